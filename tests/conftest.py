@@ -1,0 +1,38 @@
+"""Shared test setup: the checkout under test comes first on sys.path, slow tests are opt-in."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tests run against this checkout's pc3d (and its built pc3d/_C*.so), whatever is installed.
+sys.path.insert(0, str(ROOT))
+
+SHARED = ROOT.parent / "shared"
+REAL_LIDAR_DIR = SHARED / "data" / "real_lidar"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("PC3D_RUNSLOW") == "1":
+        return
+    skip_slow = pytest.mark.skip(reason="slow test: run with --runslow (make test-all)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def real_scans():
+    """The real LiDAR scans of ../shared/data/real_lidar as (N, 5) float32 tensors [x, y, z, i, ring]."""
+    import numpy as np
+    import torch
+
+    files = sorted(REAL_LIDAR_DIR.glob("*.bin"))
+    if not files:
+        pytest.skip(f"no real LiDAR scans at {REAL_LIDAR_DIR} (../shared is absent)")
+    return {f.stem: torch.from_numpy(np.fromfile(f, dtype=np.float32).reshape(-1, 5)) for f in files}
