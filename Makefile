@@ -35,10 +35,13 @@ $(STAMP): requirements.txt requirements-test.txt
 	touch $@
 
 # The compiled op library pc3d._C (incremental through ninja).
-build: $(STAMP) pc3d/_C.so
+build: $(STAMP) build/.pc3d-built
 
-pc3d/_C.so: $(STAMP) setup.py $(CSRC)
-	$(PIP) install -q --no-build-isolation --no-deps -e .
+build/.pc3d-built: $(STAMP) setup.py $(CSRC)
+	@mkdir -p build
+	@echo "building pc3d._C (log: build/install.log)"
+	@$(PIP) install --no-build-isolation --no-deps -e . > build/install.log 2>&1 || { tail -60 build/install.log; exit 1; }
+	@$(PY) -c 'import pc3d.ops' || { echo "pc3d._C failed to build or load"; exit 1; }
 	@touch $@
 
 demo: setup

@@ -1,0 +1,67 @@
+"""The package itself: cheap import, the op library loads, the benchmark harness measures honestly."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+HEAVY = ["open3d", "transformers", "pyarrow", "nuscenes", "spconv", "mmengine", "tensorflow", "torchvision"]
+
+
+def _modules_after(statement: str) -> set:
+    code = f"import sys; {statement}; import json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("statement", ["import pc3d", "import pc3d.ops"])
+def test_import_does_not_pull_heavy_packages(statement):
+    loaded = _modules_after(statement)
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_every_schema_has_a_cpu_kernel():
+    """Each op registered in the pc3d library runs on CPU (no schema without a kernel)."""
+    import pc3d.ops  # noqa: F401
+
+    schemas = [s for s in torch._C._jit_get_all_schemas() if s.name.startswith("pc3d::")]
+    assert schemas, "pc3d._C registered no op"
+    for schema in schemas:
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(schema.name, "CPU"), schema.name
+
+
+def test_harness_check_rejects_disagreeing_implementations():
+    from pc3d.benchmark import Case, run_case
+
+    case = Case(suite="t", name="wrong", impl_name="a", impl=lambda: 1, baseline_name="b", baseline=lambda: 2,
+                check=lambda a, b: (_ for _ in ()).throw(AssertionError(f"{a} != {b}")), repeats=1, warmup=0)
+    with pytest.raises(AssertionError, match="1 != 2"):
+        run_case(case)
+
+
+def test_harness_row_has_ratio_and_memory():
+    from pc3d.benchmark import Case, run_case
+
+    x = torch.randn(1000, 1000)
+    case = Case(suite="t", name="mm", impl_name="matmul", impl=lambda: x @ x, baseline_name="loop",
+                baseline=lambda: torch.stack([x[i] @ x for i in range(200)]), repeats=2, warmup=0)
+    row = run_case(case)
+    assert row["speedup"] == pytest.approx(row["baseline_median_ms"] / row["median_ms"], rel=1e-2)
+    assert set(row) >= {"suite", "name", "impl", "baseline", "median_ms", "baseline_median_ms", "speedup",
+                        "peak_mem_mb", "n"}
+
+
+def test_peak_memory_sees_a_large_allocation():
+    from pc3d.benchmark import measure_peak_rss_mb
+
+    def alloc():
+        t = torch.ones(64 * 1024 * 1024 // 4 * 4)  # 256 MiB, touched so it is resident
+        return float(t[::4096].sum())
+
+    peak = measure_peak_rss_mb(alloc)
+    if peak is None:
+        pytest.skip("/proc/self/clear_refs is not writable here: peak RSS cannot be reset")
+    assert 200 < peak < 600
