@@ -47,12 +47,16 @@ IoUFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def default_iou_fn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """3D rotated IoU with pc3d's compiled op: ``a (N, 7)``, ``b (M, 7)`` float32 -> ``(N, M)`` float64."""
+    """3D rotated IoU with pc3d's compiled op: ``a (N, 7)``, ``b (M, 7)`` -> ``(N, M)`` float64.
+
+    Computed in float64 like the official C++ (its box fields are doubles), so a pair's IoU falls on
+    the same side of the threshold.
+    """
     import torch
 
     from pc3d.ops import iou_3d_rotated
 
-    return iou_3d_rotated(torch.from_numpy(a), torch.from_numpy(b)).numpy().astype(np.float64)
+    return iou_3d_rotated(torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64))).numpy()
 
 
 def _field(d, key: str, n: Optional[int] = None, dtype=None, required: bool = True):
@@ -154,7 +158,7 @@ def waymo_detection_metrics(gt, pred, iou_fn: Optional[IoUFn] = None,
         "MEAN_LEVEL_<L>": {"AP": float, "APH": float}}`` for CLASS in VEHICLE, PEDESTRIAN, CYCLIST.
     """
     iou_fn = default_iou_fn if iou_fn is None else iou_fn
-    thresholds = dict(DEFAULT_IOU_THRESHOLDS, **(iou_thresholds or {}))
+    thresholds = {**DEFAULT_IOU_THRESHOLDS, **(iou_thresholds or {})}
     cutoffs = DEFAULT_SCORE_CUTOFFS if score_cutoffs is None else np.asarray(score_cutoffs, np.float32)
     if cutoffs.ndim != 1 or len(cutoffs) == 0 or (np.diff(cutoffs) < 0).any():
         raise ValueError(f"score_cutoffs must be a non-empty ascending 1-D sequence, got {cutoffs}")
