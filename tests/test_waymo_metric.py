@@ -109,6 +109,20 @@ def test_duplicate_prediction_is_false_positive():
     assert no_dup["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_1"]["AP"] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_equal_iou_tie_goes_to_earlier_prediction_like_official_hungarian():
+    # One vehicle GT; A = the GT box at score 0.8, B = the same box flipped by pi at 0.9 (same IoU).
+    # The official Hungarian serves predictions in input order, so with both kept the first one listed
+    # keeps the GT. A listed first: cut-offs <= 0.80 match A (heading accuracy 1) and B is an FP:
+    # P_ha 0.5 at R 1; cut-offs 0.81..0.90 match B alone: P_ha 0 at R 1 -> APH 0.5 (AP 1 either way).
+    # B listed first: B keeps the GT at every cut-off -> P_ha 0 -> APH 0.
+    gt = gt_dict([(0, VEH, box(VEH, 0.0), 50)])
+    a, b = (0, VEH, box(VEH, 0.0), 0.8), (0, VEH, box(VEH, 0.0, heading=-math.pi), 0.9)
+    res = waymo_detection_metrics(gt, pred_dict([a, b]))["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_1"]
+    assert res["AP"] == pytest.approx(1.0, abs=1e-6) and res["APH"] == pytest.approx(0.5, abs=1e-6)
+    res = waymo_detection_metrics(gt, pred_dict([b, a]))["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_1"]
+    assert res["AP"] == pytest.approx(1.0, abs=1e-6) and res["APH"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_level2_includes_level1_boxes():
     # A LEVEL_1 vehicle (50 points), a LEVEL_2 vehicle (3 points) and a 0-point vehicle (not evaluated).
     gts = [(0, VEH, box(VEH, 0.0), 50), (0, VEH, box(VEH, 20.0), 3), (0, VEH, box(VEH, 40.0), 0)]
@@ -174,7 +188,8 @@ def test_injected_iou_fn_is_used():
 
 
 def _torch_iou(a, b):
-    return iou_3d_rotated(torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64))).numpy()
+    return iou_3d_rotated(torch.from_numpy(np.asarray(a, np.float64)),
+                          torch.from_numpy(np.asarray(b, np.float64))).numpy()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -243,7 +258,8 @@ def test_waymo_metric_end_to_end_through_registry():
         labels = torch.tensor([{VEH: 0, PED: 1, CYC: 2}[r[1]] for r in fr])
         samples.append(dict(frame_id=f"seg_{f}", pred_boxes=boxes, pred_scores=torch.full((len(fr),), 0.8),
                             pred_labels=labels, gt_boxes=boxes, gt_labels=labels,
-                            gt_num_points=torch.full((len(fr),), 40), gt_difficulty=torch.ones(len(fr), dtype=torch.long)))
+                            gt_num_points=torch.full((len(fr),), 40),
+                            gt_difficulty=torch.ones(len(fr), dtype=torch.long)))
     # A fourth frame where the detector misses its one (LEVEL_1) pedestrian.
     samples.append(dict(frame_id="seg_3", pred_boxes=torch.zeros(0, 7), pred_scores=torch.zeros(0),
                         pred_labels=torch.zeros(0, dtype=torch.long), gt_boxes=torch.tensor([box(PED, 0.0)]),
@@ -251,7 +267,8 @@ def test_waymo_metric_end_to_end_through_registry():
     metric.process({}, samples[:2])
     metric.process({}, samples[2:])
     out = metric.evaluate(size=4)
-    assert out["Vehicle/L1_AP"] == pytest.approx(1.0, abs=1e-6) and out["Cyclist/L2_APH"] == pytest.approx(1.0, abs=1e-6)
+    assert out["Vehicle/L1_AP"] == pytest.approx(1.0, abs=1e-6)
+    assert out["Cyclist/L2_APH"] == pytest.approx(1.0, abs=1e-6)
     # Pedestrians: 3 of 4 found at precision 1 -> recall 0.75 -> AP 0.75.
     assert out["Pedestrian/L1_AP"] == pytest.approx(0.75, abs=1e-6)
     assert out["mAP_L1"] == pytest.approx((1 + 0.75 + 1) / 3, abs=1e-6)

@@ -88,7 +88,8 @@ def cutoff_measurements(edge_pred: np.ndarray, edge_gt: np.ndarray, edge_weight:
         n_gt = np.bincount(node_comp[P + np.unique(edge_gt)], minlength=n_comp)
         single = np.minimum(n_pred, n_gt)[comp] == 1
         e_val = {"tp": np.ones(len(edge_pred)), "tp_l1": edge_l1, "sum_ha": edge_ha}
-        _single_match_components(comp[single], pred_level[edge_pred[single]], edge_weight[single],
+        _single_match_components(comp[single], edge_pred[single], edge_gt[single],
+                                 pred_level[edge_pred[single]], edge_weight[single],
                                  {k: v[single] for k, v in e_val.items()}, diffs)
         _general_components(comp[~single], edge_pred[~single], edge_gt[~single], edge_weight[~single],
                             pred_level, {k: v[~single] for k, v in e_val.items()}, diffs)
@@ -97,22 +98,39 @@ def cutoff_measurements(edge_pred: np.ndarray, edge_gt: np.ndarray, edge_weight:
     return out
 
 
-def _single_match_components(comp, level, weight, values, diffs) -> None:
-    """Components whose matching is one pair: the best-weight edge among the kept predictions."""
+def _single_match_components(comp, edge_pred, edge_gt, level, weight, values, diffs) -> None:
+    """Components whose matching is one pair: the best-weight edge among the kept predictions.
+
+    Ties go to the lowest prediction index, then the lowest ground-truth index: the official
+    Hungarian (``hungarian.cc``) serves predictions in input order, so the first one keeps a contested
+    ground truth, and a row takes the first of equally good columns.
+    """
     if len(comp) == 0:
         return
+    # Tie priority: position of the edge within its component in (prediction, ground truth) order.
+    order = np.lexsort((edge_gt, edge_pred, comp))
+    first = np.r_[True, comp[order][1:] != comp[order][:-1]]
+    pos = np.arange(len(order))
+    tie = np.empty(len(order), np.int64)
+    tie[order] = pos - np.maximum.accumulate(np.where(first, pos, 0))
+    span = int(tie.max()) + 1
     # Sort by component, then by presence level descending (highest scores join first).
     order = np.lexsort((-level, comp))
-    comp, level, weight = comp[order], level[order], weight[order]
+    comp, level = comp[order], level[order]
+    key_local = weight[order] * span + (span - 1 - tie[order])
     values = {k: v[order] for k, v in values.items()}
-    # Running arg-max of weight within each component: offset each component above the previous
-    # one so a single global maximum.accumulate restarts at component boundaries. A tie keeps the
-    # earlier (higher-score) edge.
+    # Running arg-max within each component: lift each component above the previous one so that one
+    # global maximum.accumulate restarts at component boundaries (chunked so keys fit in int64).
     rank = np.cumsum(np.r_[0, comp[1:] != comp[:-1]])
-    key = rank * (2 * IOU_QUANTUM + 1) + weight
-    run_max = np.maximum.accumulate(key)
-    is_new = key > np.r_[-1, run_max[:-1]]
-    best = np.maximum.accumulate(np.where(is_new, np.arange(len(key)), 0))
+    stride = (IOU_QUANTUM + 1) * span
+    per_chunk = max(1, (2 ** 62) // stride)
+    best = np.empty(len(comp), np.int64)
+    for c0 in range(0, int(rank[-1]) + 1, per_chunk):
+        s, e = np.searchsorted(rank, [c0, c0 + per_chunk])
+        key = (rank[s:e] - c0) * stride + key_local[s:e]
+        run_max = np.maximum.accumulate(key)
+        is_new = key > np.r_[-1, run_max[:-1]]  # strictly better: a tie keeps the incumbent
+        best[s:e] = s + np.maximum.accumulate(np.where(is_new, np.arange(e - s), 0))
     # The state after the last edge of each (component, level) group holds on cut-offs
     # [next lower level in the component (or 0), level).
     last = np.r_[(comp[1:] != comp[:-1]) | (level[1:] != level[:-1]), True]

@@ -56,7 +56,8 @@ def default_iou_fn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     from pc3d.ops import iou_3d_rotated
 
-    return iou_3d_rotated(torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64))).numpy()
+    a64, b64 = (torch.from_numpy(np.asarray(x, np.float64)) for x in (a, b))
+    return iou_3d_rotated(a64, b64).numpy()
 
 
 def _field(d, key: str, n: Optional[int] = None, dtype=None, required: bool = True):
@@ -288,8 +289,10 @@ def waymo_inputs_from_frames(frames: Sequence[dict]):
             return np.zeros((0, width) if width else 0, dtype)
         return np.concatenate(arrs).astype(dtype)
 
-    gt_frame = np.concatenate([np.full(len(f["gt_boxes"]), i) for i, f in enumerate(frames)] or [[]]).astype(np.int64)
-    pred_frame = np.concatenate([np.full(len(f["pred_boxes"]), i) for i, f in enumerate(frames)] or [[]]).astype(np.int64)
+    def frame_index(key):
+        return np.concatenate([np.full(len(f[key]), i) for i, f in enumerate(frames)] or [[]]).astype(np.int64)
+
+    gt_frame, pred_frame = frame_index("gt_boxes"), frame_index("pred_boxes")
     gt = {"frame_id": gt_frame, "type": LABEL_TO_TYPE[cat("gt_labels", dtype=np.int64)],
           "bbox": cat("gt_boxes", 7), "num_points": cat("gt_num_points", dtype=np.int64),
           "difficulty": cat("gt_difficulty", dtype=np.int64)}
