@@ -105,6 +105,10 @@ def test_duplicate_prediction_is_false_positive():
     for lv in (1, 2):
         r = res[f"OBJECT_TYPE_TYPE_VEHICLE_LEVEL_{lv}"]
         assert r["AP"] == pytest.approx(expected, abs=1e-5) and r["APH"] == pytest.approx(expected, abs=1e-5)
+    curves = waymo_detection_metrics(gt_dict(gts), pred_dict(preds), return_curves=True)
+    veh = curves["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2"]
+    assert (veh["tp"][[0, 70, 71, 80, 81, 90, 91]].tolist(), veh["fp"][[0, 70, 71, 80, 81, 90, 91]].tolist()) == (
+        [2, 2, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0, 0])
     no_dup = waymo_detection_metrics(gt_dict(gts), pred_dict([preds[0], preds[2]]))
     assert no_dup["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_1"]["AP"] == pytest.approx(1.0, abs=1e-6)
 
