@@ -166,7 +166,7 @@ def waymo_detection_metrics(gt, pred, iou_fn: Optional[IoUFn] = None,
     g, p = _prepare_gt(gt), _prepare_pred(pred)
     # Frame ids may be ints or strings: map both sides to shared integer codes.
     _, codes = np.unique(np.concatenate([g["frame_id"].astype(str), p["frame_id"].astype(str)])
-                         if g["frame_id"].dtype.kind in "US" or p["frame_id"].dtype.kind in "US"
+                         if g["frame_id"].dtype.kind in "USO" or p["frame_id"].dtype.kind in "USO"
                          else np.concatenate([g["frame_id"], p["frame_id"]]).astype(np.int64),
                          return_inverse=True)
     g["frame"], p["frame"] = codes[:len(g["bbox"])], codes[len(g["bbox"]):]
