@@ -28,7 +28,12 @@ def print_table(rows) -> None:
     head = f"{'suite':<10} {'case':<44} {'impl':<22} {'ms':>9} {'baseline':<24} {'base ms':>9} {'x':>7} {'MiB':>8} {'base MiB':>8}"
     print(head)
     print("-" * len(head))
-    fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else format("-", spec.lstrip(".0123456789f") or ">")
+    def fmt(value, spec: str) -> str:
+        # spec is ">W.Pf"; a missing value (no baseline, no memory reading) prints "-" in the same width.
+        if isinstance(value, (int, float)):
+            return format(value, spec)
+        return format("-", spec.split(".")[0])
+
     for r in rows:
         print(f"{r['suite']:<10} {r['name'][:44]:<44} {str(r['impl'])[:22]:<22} {r['median_ms']:>9.2f} "
               f"{str(r['baseline'] or '-')[:24]:<24} {fmt(r['baseline_median_ms'], '>9.2f')} {fmt(r['speedup'], '>7.2f')} "
