@@ -78,6 +78,8 @@ def generate_scenes(seed, num_samples=6, gt_per_sample=40):
         # Scores rounded to 2 decimals: many exact ties, which the official order breaks by box order.
         p["detection_score"] = np.round(rng.uniform(0.01, 1.0, n), 2)
         pred[token] = p
+    # One sample without any prediction (its GT all missed).
+    pred[token] = {k: (v[:0] if isinstance(v, np.ndarray) else []) for k, v in pred[token].items()}
     return gt, pred, ego, racks
 
 
@@ -166,6 +168,9 @@ def test_equals_devkit_on_generated_scenes(seed, tmp_path):
     ref = devkit_metrics(gt, pred, ego, racks, tmp_path)
     ours = nuscenes_detection_metrics(gt, pred, ego, bike_racks=racks)
     assert max_abs_diff(ours, ref) < 1e-4
+    # The submission file's record lists evaluate exactly like the arrays they came from.
+    records, _ = load_submission(tmp_path / "results.json")
+    assert nuscenes_detection_metrics(gt, records, ego, bike_racks=racks)["label_aps"] == ours["label_aps"]
     # The scenes exercise the whole range: some matches at every threshold, not everything perfect.
     assert 0.05 < ours["mAP"] < 0.9 and 0.05 < ours["NDS"] < 0.9
     assert sum(ours["num_gt"].values()) < sum(len(g["detection_name"]) for g in gt.values())

@@ -93,13 +93,9 @@ _ROW_FIELDS = ("sample", "translation", "size", "rotation", "yaw", "velocity", "
 def _records_to_fields(records: Sequence[Mapping]) -> dict:
     keys = ("translation", "size", "rotation", "velocity", "detection_name", "detection_score",
             "attribute_name", "num_pts")
-    out = {}
-    for k in keys:
-        if records and all(k in r for r in records):
-            out[k] = [r[k] for r in records]
     if not records:
-        out = {k: [] for k in keys[:5]}
-    return out
+        return {k: [] for k in keys}
+    return {k: [r[k] for r in records] for k in keys if all(k in r for r in records)}
 
 
 def _names_to_index(names, table, what: str, token: str, allow_empty: bool) -> np.ndarray:
@@ -120,6 +116,8 @@ def _float_field(fields, key, token, shape_tail, m, default=None, allow_nan=Fals
             raise ValueError(f"sample {token!r}: missing field {key!r}")
         return np.full((m,) + shape_tail, default, dtype=np.float64)
     a = np.asarray(fields[key], dtype=np.float64)
+    if m == 0 and a.size == 0:
+        a = a.reshape((0,) + shape_tail)  # [] or an empty array of any shape: no boxes
     if a.shape != (m,) + shape_tail:
         raise ValueError(f"sample {token!r}: {key} must have shape {(m,) + shape_tail}, got {a.shape}")
     bad = np.isinf(a) if allow_nan else ~np.isfinite(a)
