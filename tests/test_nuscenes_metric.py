@@ -18,7 +18,8 @@ SIZES = {"car": (1.9, 4.6, 1.7), "truck": (2.5, 7.0, 3.0), "bus": (2.9, 11.0, 3.
          "bicycle": (0.6, 1.7, 1.3), "traffic_cone": (0.4, 0.4, 1.0), "barrier": (2.5, 0.5, 1.0)}
 ATTRS = {"car": ("vehicle.moving", "vehicle.parked", "vehicle.stopped"),
          "pedestrian": ("pedestrian.moving", "pedestrian.standing", "pedestrian.sitting_lying_down"),
-         "motorcycle": ("cycle.with_rider", "cycle.without_rider"), "bicycle": ("cycle.with_rider", "cycle.without_rider")}
+         "motorcycle": ("cycle.with_rider", "cycle.without_rider"),
+         "bicycle": ("cycle.with_rider", "cycle.without_rider")}
 for _n in ("truck", "bus", "trailer", "construction_vehicle"):
     ATTRS[_n] = ATTRS["car"]
 
@@ -194,7 +195,8 @@ def _one_of_each(centre=(100.0, 200.0, 1.0)):
              "motorcycle": "cycle.with_rider", "bicycle": "cycle.without_rider"}
     return {"translation": c + np.column_stack([np.arange(n) * 5.0 - 20, np.full(n, 3.0), np.zeros(n)]),
             "size": np.array([SIZES[k] for k in DETECTION_NAMES]),
-            "rotation": yaw_to_quaternion(np.linspace(-2, 2, n)), "velocity": np.column_stack([np.arange(n), -np.ones(n)]),
+            "rotation": yaw_to_quaternion(np.linspace(-2, 2, n)),
+            "velocity": np.column_stack([np.arange(n), -np.ones(n)]),
             "detection_name": list(DETECTION_NAMES), "attribute_name": [attrs.get(k, "") for k in DETECTION_NAMES],
             "num_pts": np.full(n, 10)}
 
@@ -466,6 +468,9 @@ def test_nuscenes_metric_class_end_to_end(tmp_path):
         perfect.process({}, [dict(d, pred_boxes=d["gt_boxes"], pred_scores=np.linspace(1, 0.5, 12),
                                   gt_attributes=attrs, pred_attributes=attrs)])
     assert perfect.compute_metrics(perfect.results)["mAP"] == pytest.approx(1.0)
+    no_vel = NuScenesMetric()
+    no_vel.process({}, [dict(samples[0], gt_boxes=samples[0]["gt_boxes"][:, :7])])
+    assert np.isnan(no_vel.results[0]["gt"]["velocity"]).all()  # unknown, so AVE ignores it
     with pytest.raises(ValueError, match="lacks 'ego2global'"):
         NuScenesMetric().process({}, [{k: v for k, v in samples[0].items() if k != "ego2global"}])
 

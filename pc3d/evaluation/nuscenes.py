@@ -130,8 +130,9 @@ class NuScenesMetric(BaseMetric):
     Each data sample (dict or data element) given to ``process`` carries:
     ``sample_token`` str; ``lidar2ego``, ``ego2global`` (4, 4) float; ``pred_boxes`` (K, 9) float
     [x, y, z, dx, dy, dz, heading, vx, vy] LiDAR frame; ``pred_scores`` (K,); ``pred_labels`` (K,) int
-    index into ``class_names``; ``gt_boxes`` (M, 9) same layout (velocity NaN where unknown);
-    ``gt_labels`` (M,) int; optional ``gt_num_points`` (M,) int LiDAR+radar points (0 drops the box),
+    index into ``class_names``; ``gt_boxes`` (M, 9) same layout (velocity NaN where unknown; (M, 7)
+    = all unknown); ``gt_labels`` (M,) int; optional ``gt_num_points`` (M,) int LiDAR+radar points
+    (0 drops the box),
     ``gt_attributes`` (M,) names ('' none), ``pred_attributes`` (K,) names (default: from class and
     speed), ``bike_racks`` {translation, size, rotation} global.
 
@@ -164,6 +165,8 @@ class NuScenesMetric(BaseMetric):
                 attributes=_get(ds, "pred_attributes", required=False), max_boxes=self.cfg.max_boxes_per_sample)
             gt_boxes = np.asarray(_get(ds, "gt_boxes"), dtype=np.float64)
             gt_boxes = gt_boxes.reshape(0, 9) if gt_boxes.size == 0 else gt_boxes
+            if gt_boxes.ndim == 2 and gt_boxes.shape[1] == 7:  # no velocity given: unknown, not 0
+                gt_boxes = np.concatenate([gt_boxes, np.full((len(gt_boxes), 2), np.nan)], axis=1)
             gt_labels = np.asarray(_get(ds, "gt_labels")).reshape(-1).astype(np.int64)
             if len(gt_labels) != len(gt_boxes) or ((gt_labels < 0) | (gt_labels >= len(self.class_names))).any():
                 raise ValueError(f"sample {token!r}: gt_labels must be {len(gt_boxes)} indices in "

@@ -52,7 +52,8 @@ class NuScenesEvalConfig:
 
     def __post_init__(self):
         if set(self.class_range) != set(DETECTION_NAMES):
-            raise ValueError(f"class_range must have exactly the keys {DETECTION_NAMES}, got {sorted(self.class_range)}")
+            raise ValueError(f"class_range must have exactly the keys {DETECTION_NAMES}, "
+                             f"got {sorted(self.class_range)}")
         if self.dist_th_tp not in self.dist_ths:
             raise ValueError(f"dist_th_tp={self.dist_th_tp} must be one of dist_ths={self.dist_ths}")
         if not (0 <= self.min_recall <= 1 and 0 <= self.min_precision < 1):
