@@ -28,6 +28,8 @@ $(STAMP): requirements.txt requirements-test.txt
 	@# Pin the torch that is now installed so nothing below can swap it for a CUDA build.
 	$(PY) -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > $(VENV)/torch-pin.txt
 	$(PIP) install -q -c $(VENV)/torch-pin.txt -r requirements.txt -r requirements-test.txt
+	@# The official nuScenes eval, for the equality tests: --no-deps bypasses its numpy<2 pin.
+	$(PIP) install -q -c $(VENV)/torch-pin.txt --no-deps nuscenes-devkit==1.2.0
 	@# torch-scatter has no wheel on PyPI: it builds against the installed torch (set
 	@# PC3D_WHEELHOUSE to a folder with a prebuilt wheel to skip the ~11 min build).
 	$(PIP) install -q -c $(VENV)/torch-pin.txt --no-build-isolation \
