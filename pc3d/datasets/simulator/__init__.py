@@ -5,8 +5,8 @@
 - points (N, 5) float32 [x, y, z, intensity, elongation] in the **ego frame**: x forward (the ego's
   heading), y left, z up, origin on the ground under the LiDAR, which sits at (0, 0, 1.9); the ground
   near the ego is at z ~ 0 and label boxes rest on it. intensity and elongation are in [0, 1).
-- point_object_id (N,) int32: index into the frame's object list of the object each point hit, -1 for
-  background (kept for debugging and segmentation uses).
+- point_object_id (N,) int32: index into gt_boxes of the object each point hit, -1 for background
+  (kept for debugging and segmentation uses).
 - gt_boxes (M, 7) float32 [x, y, z, dx, dy, dz, heading] (box centre; heading wrapped to [-pi, pi)),
   gt_labels (M,) int64 (0 Vehicle, 1 Pedestrian, 2 Cyclist), gt_num_points (M,) int64 LiDAR points in
   each box, gt_difficulty (M,) int64 (2 = LEVEL_2 when <= 5 points, else 1);
@@ -74,8 +74,8 @@ def simulate_frame(seed, frame_id=None, lidar=LidarConfig(), scene=SceneConfig()
     boxes[:, :2] = (boxes[:, :2] - shift) @ to_ego.T
     boxes[:, 6] = (boxes[:, 6] - ego_yaw + np.pi) % (2 * np.pi) - np.pi
     points, object_id = scan(mesh, lidar, rng)
-    frame = make_labels(points, boxes, labels)
-    frame.update(points=points, point_object_id=object_id,
+    frame = make_labels(points, boxes, labels, object_id)
+    frame.update(points=points,
                  frame_id=frame_id if frame_id is not None else f"seed{int(seed):010d}", seed=int(seed))
     return frame
 
