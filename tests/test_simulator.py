@@ -93,10 +93,12 @@ def test_ground_is_near_zero_under_the_sensor(frame):
 def test_object_points_are_inside_their_box(frame):
     p, pid, boxes = frame["points"], frame["point_object_id"], frame["gt_boxes"]
     assert pid.shape == (len(p),) and pid.max() < len(boxes)
-    for k in np.unique(pid[pid >= 0]):
-        pts = p[pid == k]
-        inside = points_in_boxes_mask(pts, boxes[k:k + 1])[:, 0]
-        assert inside.mean() >= 0.97, f"box {k}: only {inside.mean():.3f} of its hits inside"
+    hits = pid >= 0
+    own = points_in_boxes_mask(p[hits], boxes)[np.arange(hits.sum()), pid[hits]]
+    assert own.mean() >= 0.99  # only range noise at far range pushes a few out
+    for k in np.unique(pid[hits]):
+        near = points_in_boxes_mask(p[pid == k], boxes[k:k + 1], margin=0.12)[:, 0]  # ~4 sigma at 75 m
+        assert near.all(), f"box {k}: a hit lies more than 0.12 m outside its box"
 
 
 def test_num_points_and_difficulty(frame):
