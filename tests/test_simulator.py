@@ -129,7 +129,7 @@ def test_labels_are_realistic(frame):
     assert ((veh[:, 3] > 3.0) & (veh[:, 3] < 15) & (veh[:, 4] > 1.4) & (veh[:, 5] > 1.2)).all()
     assert ((ped[:, 3] < 1.3) & (ped[:, 5] > 1.4) & (ped[:, 5] < 2.0)).all()
     assert ((cyc[:, 3] > 1.5) & (cyc[:, 3] < 2.1) & (cyc[:, 4] < 1.0)).all()
-    # Boxes rest on the terrain (slope <= 3 %, kerbs <= 0.2 m): bottoms stay near z = 0.
+    # Boxes rest on the terrain (grade <= 2.8 %, kerbs <= 0.2 m): bottoms stay near z = 0.
     bottom = boxes[:, 2] - boxes[:, 5] / 2
     assert (np.abs(bottom) < 0.3 + 0.03 * np.hypot(boxes[:, 0], boxes[:, 1])).all()
     # Boxes never intersect each other in BEV.
