@@ -93,10 +93,12 @@ def test_ground_is_near_zero_under_the_sensor(frame):
 def test_object_points_are_inside_their_box(frame):
     p, pid, boxes = frame["points"], frame["point_object_id"], frame["gt_boxes"]
     assert pid.shape == (len(p),) and pid.max() < len(boxes)
-    for k in np.unique(pid[pid >= 0]):
-        pts = p[pid == k]
-        inside = points_in_boxes_mask(pts, boxes[k:k + 1])[:, 0]
-        assert inside.mean() >= 0.97, f"box {k}: only {inside.mean():.3f} of its hits inside"
+    hits = pid >= 0
+    own = points_in_boxes_mask(p[hits], boxes)[np.arange(hits.sum()), pid[hits]]
+    assert own.mean() >= 0.99  # only range noise at far range pushes a few out
+    for k in np.unique(pid[hits]):
+        near = points_in_boxes_mask(p[pid == k], boxes[k:k + 1], margin=0.12)[:, 0]  # ~4 sigma at 75 m
+        assert near.all(), f"box {k}: a hit lies more than 0.12 m outside its box"
 
 
 def test_num_points_and_difficulty(frame):
@@ -127,7 +129,7 @@ def test_labels_are_realistic(frame):
     assert ((veh[:, 3] > 3.0) & (veh[:, 3] < 15) & (veh[:, 4] > 1.4) & (veh[:, 5] > 1.2)).all()
     assert ((ped[:, 3] < 1.3) & (ped[:, 5] > 1.4) & (ped[:, 5] < 2.0)).all()
     assert ((cyc[:, 3] > 1.5) & (cyc[:, 3] < 2.1) & (cyc[:, 4] < 1.0)).all()
-    # Boxes rest on the terrain (slope <= 3 %, kerbs <= 0.2 m): bottoms stay near z = 0.
+    # Boxes rest on the terrain (grade <= 2.8 %, kerbs <= 0.2 m): bottoms stay near z = 0.
     bottom = boxes[:, 2] - boxes[:, 5] / 2
     assert (np.abs(bottom) < 0.3 + 0.03 * np.hypot(boxes[:, 0], boxes[:, 1])).all()
     # Boxes never intersect each other in BEV.

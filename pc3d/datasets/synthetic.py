@@ -10,6 +10,7 @@ Boxes with no LiDAR point are not in ``gt_*`` (they stay on disk as ``empty_boxe
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ..registry import DATASETS
@@ -26,9 +27,11 @@ class SyntheticDataset(Dataset):
         split: 'train' or 'val' (any split name with an info file).
         pipeline: list of transform configs (``dict(type=...)``) or callables ``t(item, rng)``.
         max_frames: use only the first ``max_frames`` frames (None = all).
-        seed: None draws each item's augmentation generator from numpy's global state (which
-            mmengine seeds per worker with ``randomness=dict(seed=...)``), so epochs differ; an int makes
-            item ``i``'s augmentation a fixed function of ``(seed, i)`` (reproducible debugging, tests).
+        seed: None seeds each item's augmentation generator from numpy's global state (which mmengine
+            seeds per worker with ``randomness=dict(seed=...)``) mixed with ``torch.initial_seed()``
+            (which a DataLoader gives each worker afresh every epoch, from torch's seeded generator):
+            reproducible runs, different augmentations per epoch. An int makes item ``i``'s
+            augmentation a fixed function of ``(seed, i)`` (reproducible debugging, tests).
         test_mode: accepted for mmengine compatibility; evaluation pipelines simply omit augmentation.
     """
 
@@ -64,7 +67,7 @@ class SyntheticDataset(Dataset):
 
     def _rng(self, index):
         if self.seed is None:
-            return np.random.default_rng(np.random.randint(0, 2 ** 31 - 1))
+            return np.random.default_rng([np.random.randint(0, 2 ** 31 - 1), torch.initial_seed() % 2 ** 63])
         return np.random.default_rng([int(self.seed), int(index)])
 
     def __getitem__(self, index):

@@ -18,6 +18,7 @@ _HEX_FACES = np.array([
     [2, 3, 7], [2, 7, 6], [3, 0, 4], [3, 4, 7],
 ], dtype=np.int64)
 HEX_TOP_FACES = np.array([2, 3])  # indices into _HEX_FACES of the top face (roofs are paint, not glass)
+HEX_FRONT_FACES = np.array([10, 11])  # the +x face (corners 3, 0, 4, 7): windscreens
 
 
 def hexahedron(x0, x1, y0, y1, z0, z1, top_x=None, top_y=None):

@@ -10,7 +10,7 @@ pedestrians ~0.85 x 0.8 x 1.75 m, cyclists ~1.8 x 0.8 x 1.7 m).
 """
 import numpy as np
 
-from .meshes import HEX_TOP_FACES, cylinder, ellipsoid, hexahedron, place
+from .meshes import HEX_FRONT_FACES, HEX_TOP_FACES, cylinder, ellipsoid, hexahedron, place
 
 VEHICLE, PEDESTRIAN, CYCLIST = 0, 1, 2
 
@@ -70,6 +70,13 @@ def _plate(x, width=0.52, z=0.45):
     return (v, f, 0.85, 0.0, True)
 
 
+def _windscreen(paint):
+    """Per-face reflectivity (12,) of a hexahedron painted all over except its front (+x) face, glass."""
+    refl = np.full(12, paint, dtype=np.float32)
+    refl[HEX_FRONT_FACES] = GLASS_REFLECTIVITY
+    return refl
+
+
 def add_vehicle(builder, box, kind, rng, object_id):
     """Adds a vehicle filling ``box`` (7,) [x, y, z, l, w, h, heading] to ``builder``."""
     _, _, _, l, w, h, _ = box
@@ -96,16 +103,14 @@ def add_vehicle(builder, box, kind, rng, object_id):
         v, f = hexahedron(-hl, hl, -hw, hw, 0.6 * r, 0.5 * h)
         parts.append((v, f, paint, 0.0, False))
         v, f = hexahedron(-hl, hl - 0.9, -hw, hw, 0.5 * h, h, top_x=(-hl, hl - 1.5))
-        cab = np.full(12, paint, dtype=np.float32)
-        cab[8:10] = GLASS_REFLECTIVITY  # windscreen face (x max side is faces 8-9 for this ordering)
-        parts.append((v, f, cab, 0.0, False))
+        parts.append((v, f, _windscreen(paint), 0.0, False))
         parts += [_plate(hl), _plate(-hl)]
     else:  # truck / bus: a long box on several axles; trucks get a separate cab in front
         axles = (hl - 1.3, -hl + 1.5, -hl + 2.9) if kind == "truck" else (hl - 2.6, -hl + 3.0)
         parts += _wheels(axles, hw - 0.05, r, 0.3)
         if kind == "truck":
             v, f = hexahedron(hl - 2.3, hl, -hw + 0.05, hw - 0.05, 0.8 * r, 0.8 * h, top_x=(hl - 2.3, hl - 0.3))
-            parts.append((v, f, glass * 0 + paint, 0.0, False))
+            parts.append((v, f, _windscreen(paint), 0.0, False))
             v, f = hexahedron(-hl, hl - 2.45, -hw, hw, 1.6 * r, h)
             parts.append((v, f, float(rng.uniform(0.3, 0.8)), 0.0, False))
         else:

@@ -103,7 +103,7 @@ def sample_layout(rng):
         sidewalk=tuple(float(rng.uniform(2.5, 6.0)) for _ in range(2)),
         kerb_height=float(rng.uniform(0.1, 0.2)),
         ego_v=-(int(rng.integers(lanes)) + 0.5) * lw,
-        slope=tuple(rng.uniform(-0.03, 0.03, 2)),
+        slope=tuple(rng.uniform(-0.02, 0.02, 2)),  # <= 2.8 % grade: |z| < ~2 m at 75 m
     )
     if rng.random() < 0.55:
         lay.cross_u = float(rng.uniform(-45, 45))

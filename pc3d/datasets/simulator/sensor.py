@@ -30,7 +30,7 @@ class LidarConfig:
     noise_base: float = 0.012
     noise_per_m: float = 0.0003
     dropout: float = 0.02
-    detect_e0: float = 0.03
+    detect_e0: float = 0.01
 
 
 def beam_elevations(cfg):

@@ -19,8 +19,10 @@ def _near_ego(lay, u, v):
     return np.hypot(u, v - lay.ego_v) < MAX_DIST
 
 
-def _vehicle_pose(lay, rng, mode):
-    """A (u, v, heading) for a vehicle in ``mode``, or None when the layout has no such place."""
+def _vehicle_pose(lay, rng, mode, length, parked):
+    """A (u, v, heading) for a vehicle of ``length`` in ``mode``, or None when the layout has no such
+    place. ``parked`` lists (u, v, heading, length) of the kerb-parked vehicles so far: new ones often
+    join a row behind or in front of one of them."""
     r0 = lay.lanes * lay.lane_width
     if mode == "moving":
         if lay.cross_u is not None and rng.random() < 0.3:  # cross-street traffic
@@ -40,6 +42,10 @@ def _vehicle_pose(lay, rng, mode):
         sides = [s for s, p in zip((1, -1), lay.parking) if p > 0]
         if not sides:
             return None
+        if parked and rng.random() < 0.65:  # extend a row: bumper to bumper with a small gap
+            u, v, heading, other = parked[rng.integers(len(parked))]
+            gap = rng.uniform(0.4, 2.5)
+            return u + rng.choice([-1.0, 1.0]) * (other / 2 + length / 2 + gap), v + rng.normal(0, 0.05), heading + rng.normal(0, 0.03)
         s = sides[rng.integers(len(sides))]
         p = lay.parking[0 if s > 0 else 1]
         heading = (np.pi if s > 0 else 0.0) + (np.pi if rng.random() < 0.15 else 0.0)
@@ -97,7 +103,7 @@ def place_objects(lay, foot, rng, counts):
     foot.add(np.array([0.0, lay.ego_v, 0, 5.2, 2.3, 1, 0]))
     modes = ["moving", "parked", "lot", "turning"]
     weights = np.array([0.42, 0.38, 0.15, 0.05])
-    peds = []
+    peds, parked = [], []
     for cls, n in zip((VEHICLE, PEDESTRIAN, CYCLIST), counts):
         for _ in range(n):
             if cls == VEHICLE:
@@ -108,7 +114,8 @@ def place_objects(lay, foot, rng, counts):
                 kind, size = "cyclist", sample_cyclist_size(rng)
             for _ in range(TRIES):
                 if cls == VEHICLE:
-                    pose = _vehicle_pose(lay, rng, modes[rng.choice(4, p=weights)])
+                    mode = modes[rng.choice(4, p=weights)]
+                    pose = _vehicle_pose(lay, rng, mode, size[0], parked)
                 else:
                     pose = _vru_pose(lay, rng, cls, peds)
                 if pose is None:
@@ -129,5 +136,7 @@ def place_objects(lay, foot, rng, counts):
                 kinds.append(kind)
                 if cls == PEDESTRIAN:
                     peds.append((u, v, heading))
+                elif cls == VEHICLE and mode == "parked":
+                    parked.append((u, v, heading, size[0]))
                 break
     return np.array(boxes, dtype=np.float64).reshape(-1, 7), np.array(labels, dtype=np.int64), kinds
