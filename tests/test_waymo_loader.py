@@ -159,6 +159,17 @@ def test_official_column_names_and_types(v2_root):
     assert sorted(p.name for p in (root / "training").iterdir()) == sorted(S.COMPONENTS)
 
 
+def test_frames_are_separate_row_groups_and_reads_pick_one(v2_root):
+    from pc3d.datasets.waymo.v2_reader import _frame_row_groups
+
+    root, frames = v2_root
+    pf = pq.ParquetFile(root / "training" / "lidar" / "segB.parquet")
+    assert pf.metadata.num_row_groups == 2
+    for g, f in enumerate(frames["segB"]):
+        assert _frame_row_groups(pf, f.timestamp_micros) == [g]
+    assert _frame_row_groups(pf, 5) == []
+
+
 def test_uniform_inclinations_are_pixel_centres_highest_row_first():
     np.testing.assert_allclose(row_inclinations(4, -0.2, 0.2), [0.15, 0.05, -0.05, -0.15], atol=1e-12)
     np.testing.assert_allclose(row_inclinations(3, values=[-0.3, -0.1, 0.2]), [0.2, -0.1, -0.3])

@@ -72,6 +72,20 @@ def rotation_from_rpy(rpy):
     return r
 
 
+def rotate_rpy(rpy, points):
+    """Rotates (N, 3) ``points`` by ``rotation_from_rpy(rpy)`` for (N, 3) ``rpy`` (one rotation per
+    point) as three elementwise axis rotations (x, then y, then z): no (N, 3, 3) matrices."""
+    rpy = np.asarray(rpy, dtype=np.float64)
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    c, s = np.cos(rpy[:, 0]), np.sin(rpy[:, 0])
+    y, z = c * y - s * z, s * y + c * z
+    c, s = np.cos(rpy[:, 1]), np.sin(rpy[:, 1])
+    x, z = c * x + s * z, -s * x + c * z
+    c, s = np.cos(rpy[:, 2]), np.sin(rpy[:, 2])
+    x, y = c * x - s * y, s * x + c * y
+    return np.stack([x, y, z], -1)
+
+
 def rpy_from_rotation(rot):
     """(..., 3, 3) rotation -> (..., 3) [roll, pitch, yaw], the inverse of ``rotation_from_rpy``."""
     rot = np.asarray(rot, dtype=np.float64)
@@ -79,6 +93,13 @@ def rpy_from_rotation(rot):
     pitch = -np.arcsin(np.clip(rot[..., 2, 0], -1.0, 1.0))
     roll = np.arctan2(rot[..., 2, 1], rot[..., 2, 2])
     return np.stack([roll, pitch, yaw], -1)
+
+
+def _affine(points, rot, trans):
+    """(N, 3) ``points @ rot.T + trans`` as nine elementwise products: BLAS matmul with an inner
+    dimension of 3 is slow and thread-contended inside DataLoader workers."""
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    return np.stack([rot[i, 0] * x + rot[i, 1] * y + rot[i, 2] * z + trans[i] for i in range(3)], -1)
 
 
 def _check_image(name, image, channels):
@@ -112,10 +133,12 @@ def range_image_to_points(range_image, inclinations, extrinsic, pixel_pose=None,
         raise ValueError(f"extrinsic must be (4, 4), got {ext.shape}")
     rows, cols = np.nonzero(ri[..., 0] > 0)
     r = ri[rows, cols, 0].astype(np.float64)
-    az = column_azimuths(w, ext)[cols]
-    inc = incl[rows]
-    p = np.stack([np.cos(az) * np.cos(inc) * r, np.sin(az) * np.cos(inc) * r, np.sin(inc) * r], -1)
-    p = p @ ext[:3, :3].T + ext[:3, 3]
+    # Trigonometry per row and per column (H + W values), gathered per point.
+    az = column_azimuths(w, ext)
+    cos_inc, sin_inc = np.cos(incl)[rows], np.sin(incl)[rows]
+    rc = r * cos_inc
+    p = np.stack([np.cos(az)[cols] * rc, np.sin(az)[cols] * rc, sin_inc * r], -1)
+    p = _affine(p, ext[:3, :3], ext[:3, 3])
     if pixel_pose is not None:
         pose = _check_image("pixel_pose", pixel_pose, 6)
         if pose.shape[:2] != (h, w):
@@ -125,8 +148,8 @@ def range_image_to_points(range_image, inclinations, extrinsic, pixel_pose=None,
         fp = np.asarray(frame_pose, dtype=np.float64)
         px = pose[rows, cols].astype(np.float64)
         # Into the world with the pixel's own vehicle pose, then back with the frame's.
-        world = np.einsum("nij,nj->ni", rotation_from_rpy(px[:, :3]), p) + px[:, 3:6]
-        p = (world - fp[:3, 3]) @ fp[:3, :3]  # R^T (world - t), R orthonormal
+        world = rotate_rpy(px[:, :3], p) + px[:, 3:6]
+        p = _affine(world - fp[:3, 3], fp[:3, :3].T, np.zeros(3))  # R^T (world - t), R orthonormal
     feats = ri[rows, cols, 1:4].astype(np.float32)
     return np.concatenate([p.astype(np.float32), feats], 1), np.stack([rows, cols], 1).astype(np.int64)
 
@@ -152,7 +175,7 @@ def points_to_range_image(points, inclinations, extrinsic, width, features=None)
     feats = np.zeros((len(pts), 0)) if features is None else np.asarray(features, dtype=np.float64)
     if feats.ndim != 2 or len(feats) != len(pts):
         raise ValueError(f"features must be (N={len(pts)}, K), got {feats.shape}")
-    sensor = (pts - ext[:3, 3]) @ ext[:3, :3]  # vehicle -> sensor with R^T
+    sensor = _affine(pts - ext[:3, 3], ext[:3, :3].T, np.zeros(3))  # vehicle -> sensor with R^T
     r = np.linalg.norm(sensor, axis=1)
     inc = np.arctan2(sensor[:, 2], np.linalg.norm(sensor[:, :2], axis=1))
     rows = np.argmin(np.abs(inc[:, None] - incl[None, :]), axis=1)

@@ -48,31 +48,52 @@ def _kind(t):
     return str(t)
 
 
+def _frame_row_groups(pf, timestamp):
+    """Row groups of ``pf`` that may hold rows of ``timestamp`` (from the timestamp column's min/max
+    statistics, metadata only); all row groups when statistics are absent."""
+    meta = pf.metadata
+    groups = []
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        stats = next((rg.column(j).statistics for j in range(rg.num_columns)
+                      if rg.column(j).path_in_schema == S.TIMESTAMP), None)
+        if stats is None or not stats.has_min_max or stats.min <= timestamp <= stats.max:
+            groups.append(g)
+    return groups
+
+
 def read_component(path, columns, timestamp=None):
     """Reads ``columns`` of one component file (rows of one frame when ``timestamp`` is given).
 
+    With a timestamp, only the row groups whose statistics can contain it are decoded (the official
+    files and pc3d's writer keep frames in separate row groups), then rows are filtered exactly.
     Raises ``ValueError`` naming the file when it is missing or not parquet, and naming the column when
     one is missing or of the wrong kind (e.g. a string where a float list is expected).
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: missing Waymo v2 component file")
     try:
-        schema = pq.read_schema(path)
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
     except (pa.ArrowException, OSError) as e:
         raise ValueError(f"{path}: not a readable parquet file ({e})") from e
     for c in columns:
         if c not in schema.names:
             raise ValueError(f"{path}: missing column '{c}'")
-        want, got = _KINDS[c], _kind(schema.field(c).type)
-        if want != got:
+        have, want = _kind(schema.field(c).type), _KINDS[c]
+        if have != want:
             raise ValueError(f"{path}: column '{c}' is {schema.field(c).type}, expected {want}")
-    filters = None if timestamp is None else [(S.TIMESTAMP, "=", int(timestamp))]
     try:
-        return pq.read_table(path, columns=list(columns), filters=filters)
+        if timestamp is None:
+            return pf.read(columns=list(columns))
+        cols = list(columns) + ([S.TIMESTAMP] if S.TIMESTAMP not in columns else [])
+        t = pf.read_row_groups(_frame_row_groups(pf, int(timestamp)), columns=cols)
+        return t.filter(pc.equal(t.column(S.TIMESTAMP), pa.scalar(int(timestamp), pa.int64())))
     except (pa.ArrowException, OSError) as e:
         raise ValueError(f"{path}: failed to read columns {list(columns)} ({e})") from e
 

@@ -35,11 +35,23 @@ def _table(component, columns):
 
 
 def _write(root, split, component, segment, columns):
+    """Writes one component file; frame-keyed components get one row group per frame so a reader
+    decodes only the frame it needs (row-group statistics on the timestamp)."""
     import pyarrow.parquet as pq
 
     path = Path(root) / split / component / f"{segment}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(_table(component, columns), path)
+    table = _table(component, columns)
+    if S.TIMESTAMP not in table.column_names or table.num_rows == 0:
+        pq.write_table(table, path)
+        return path
+    ts = np.asarray(columns[S.TIMESTAMP], dtype=np.int64)
+    order = np.argsort(ts, kind="stable")
+    table, ts = table.take(order), ts[order]
+    cuts = np.flatnonzero(np.diff(ts)) + 1
+    with pq.ParquetWriter(path, table.schema) as w:
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ts)]):
+            w.write_table(table.slice(int(a), int(b - a)))
     return path
 
 
