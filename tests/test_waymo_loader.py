@@ -306,6 +306,9 @@ def test_openpcdet_layout_read(tmp_path):
         np.testing.assert_array_equal(item["gt_num_points"], [40, 4, 30])
         np.testing.assert_array_equal(item["gt_difficulty"], [1, 2, 2])
         assert item["frame_id"] == info["frame_id"]
+    box = dict(type="RangeFilter", point_cloud_range=[-20, -20, -5, 20, 20, 5])
+    cut = WaymoDataset(tmp_path, "train", source="openpcdet", pipeline=[box])[0]
+    assert 0 < len(cut["points"]) < len(ds[0]["points"]) and np.abs(cut["points"][:, :2]).max() <= 20
     tanh = WaymoDataset(tmp_path, "train", source="openpcdet", tanh_intensity=True)[0]
     np.testing.assert_allclose(tanh["points"][:, 3], np.tanh(ds[0]["points"][:, 3]), rtol=1e-6)
 
@@ -454,6 +457,14 @@ def test_unknown_box_type(v2_copy):
     rewrite(path, lambda t: t.set_column(t.schema.get_field_index(S.BOX_TYPE), S.BOX_TYPE,
                                          pa.array([7] * t.num_rows, pa.int8())))
     with pytest.raises(ValueError, match=r"lidar_box/segA\.parquet: column '\[LiDARBoxComponent\]\.type' has unknown box type 7"):
+        WaymoDataset(v2_copy, "training", source="v2")[0]
+
+
+def test_null_box_field(v2_copy):
+    path = v2_copy / "training" / "lidar_box" / "segA.parquet"
+    rewrite(path, lambda t: t.set_column(t.schema.get_field_index(S.BOX_NUM_POINTS), S.BOX_NUM_POINTS,
+                                         pa.array([None] * t.num_rows, pa.int64())))
+    with pytest.raises(ValueError, match=r"lidar_box/segA\.parquet: column '\[LiDARBoxComponent\]\.num_lidar_points_in_box' has nulls"):
         WaymoDataset(v2_copy, "training", source="v2")[0]
 
 

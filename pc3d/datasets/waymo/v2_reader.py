@@ -249,10 +249,12 @@ class V2Segment:
         """The frame's ``schema.BoxLabels`` (every type; the dataset maps and filters them)."""
         path = self.paths[S.LIDAR_BOX]
         t = read_component(path, BOX_COLUMNS, timestamp)
-        cols = {c: t.column(c).to_numpy(zero_copy_only=False) for c in BOX_COLUMNS if c != S.OBJECT_ID}
-        for c, a in cols.items():
-            if len(a) and np.any(a == None):  # noqa: E711 (object arrays of a column with nulls)
+        for c in BOX_COLUMNS:
+            # difficulty_level is Optional in the official schema: null means UNKNOWN (0).
+            if c != S.BOX_DIFFICULTY and t.column(c).null_count:
                 raise ValueError(f"{path}: column '{c}' has nulls in frame {timestamp}")
+        cols = {c: t.column(c).fill_null(0).to_numpy() if c == S.BOX_DIFFICULTY
+                else t.column(c).to_numpy() for c in BOX_COLUMNS if c != S.OBJECT_ID}
         types = cols[S.BOX_TYPE].astype(np.int64)
         bad = ~np.isin(types, [S.TYPE_UNKNOWN, S.TYPE_VEHICLE, S.TYPE_PEDESTRIAN, S.TYPE_SIGN, S.TYPE_CYCLIST])
         if bad.any():
