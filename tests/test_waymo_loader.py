@@ -196,7 +196,7 @@ def test_columns_are_fixed_in_the_vehicle_frame():
 
 def test_v2_points_match_reference_all_lasers_both_returns(v2_root):
     root, frames = v2_root
-    ds = WaymoDataset(root, "training", source="v2")
+    ds = WaymoDataset(root, "train", source="v2")  # OpenPCDet's split name maps to the 'training' folder
     assert len(ds) == 4
     for i, frame in enumerate(frames["segA"] + frames["segB"]):
         item = ds[i]

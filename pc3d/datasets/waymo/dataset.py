@@ -19,6 +19,8 @@ from ..transforms import Compose
 from . import schema as S
 
 LEVEL_2_MAX_POINTS = 5
+# OpenPCDet-style split names accepted for the v2 release's folders.
+V2_SPLIT_ALIASES = {"train": "training", "val": "validation", "test": "testing"}
 
 
 def labels_to_gt(labels):
@@ -56,7 +58,8 @@ class WaymoDataset(Dataset):
     Args:
         data_root: for ``source='v2'`` the release root holding ``<split>/<component>/*.parquet``; for
             ``source='openpcdet'`` the folder with ``waymo_infos_<split>.pkl`` and ``processed_dir``.
-        split: v2: 'training' / 'validation' / 'testing'; openpcdet: 'train' / 'val' (the info name).
+        split: v2: 'training' / 'validation' / 'testing' (or 'train' / 'val' / 'test'); openpcdet:
+            'train' / 'val' (the info file's name).
         source: 'v2' or 'openpcdet'.
         pipeline: list of transform configs or callables ``t(item, rng)`` (as ``SyntheticDataset``).
         info_file: openpcdet info pickle (default ``<data_root>/waymo_infos_<split>.pkl``).
@@ -94,6 +97,7 @@ class WaymoDataset(Dataset):
             self.points_dir = self.data_root / processed_dir
             frames = load_infos(self.info_file)
         else:
+            self.split = V2_SPLIT_ALIASES.get(split, split)
             frames = self._index_v2()
         frames = frames[::int(sampled_interval)]
         self.frames = frames[:max_frames] if max_frames is not None else frames
