@@ -10,5 +10,6 @@ CLASSES = ("Vehicle", "Pedestrian", "Cyclist")
 from . import transforms  # noqa: E402,F401  (registration)
 from .collate import collate_batch  # noqa: E402
 from .synthetic import SyntheticDataset  # noqa: E402
+from .waymo import WaymoDataset  # noqa: E402
 
-__all__ = ["CLASSES", "SyntheticDataset", "collate_batch"]
+__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "collate_batch"]
