@@ -40,14 +40,15 @@ CATEGORY_TO_DETECTION = {
     "vehicle.trailer": "trailer",
     "vehicle.truck": "truck",
 }
-# nuScenes categories that are not detection classes (the v1.0 taxonomy, plus nuScenes-lidarseg's
-# stuff classes that may appear in its category table).
-IGNORED_CATEGORIES = (
+# The other categories of the nuScenes v1.0 taxonomy (23 in all), and nuScenes-lidarseg's extra
+# stuff classes that may appear in its category table: all known, none a detection class.
+NON_DETECTION_CATEGORIES = (
     "animal", "human.pedestrian.personal_mobility", "human.pedestrian.stroller", "human.pedestrian.wheelchair",
     "movable_object.debris", "movable_object.pushable_pullable", "static_object.bicycle_rack",
-    "vehicle.emergency.ambulance", "vehicle.emergency.police", "noise", "flat.driveable_surface", "flat.other",
-    "flat.sidewalk", "flat.terrain", "static.manmade", "static.other", "static.vegetation", "vehicle.ego",
-)
+    "vehicle.emergency.ambulance", "vehicle.emergency.police")
+LIDARSEG_CATEGORIES = ("noise", "flat.driveable_surface", "flat.other", "flat.sidewalk", "flat.terrain",
+                       "static.manmade", "static.other", "static.vegetation", "vehicle.ego")
+IGNORED_CATEGORIES = NON_DETECTION_CATEGORIES + LIDARSEG_CATEGORIES
 BIKE_RACK = "static_object.bicycle_rack"
 MAX_VELOCITY_TIME_DIFF = 1.5  # seconds between the two annotations (doubled for a centred difference)
 
@@ -105,23 +106,14 @@ def sample_boxes(tables: NuScenesTables, sample: dict, lidar2global: np.ndarray,
         if len(attr_tokens) > 1:
             raise NuScenesFormatError(f"{path}: record {ann['token']!r} field 'attribute_tokens' has "
                                       f"{len(attr_tokens)} attributes; at most one is allowed")
-        attr = ""
-        if attr_tokens:
-            attr = tables.get("attribute", attr_tokens[0], ("sample_annotation", ann["token"], "attribute_tokens"))["name"]
-            if attr not in ATTRIBUTE_NAMES:
-                raise NuScenesFormatError(f"{tables.path('attribute')}: record {attr_tokens[0]!r} field 'name': "
-                                          f"unknown attribute {attr!r}")
-        attrs.append(attr)
+        attrs.append(_attribute(tables, ann, attr_tokens))
         for key, out in (("num_lidar_pts", nl), ("num_radar_pts", nr)):
             v = tables.field("sample_annotation", ann, key)
             if not isinstance(v, int) or v < -1:
-                raise NuScenesFormatError(f"{path}: record {ann['token']!r} field {key!r} must be an int >= -1, got {v!r}")
+                raise NuScenesFormatError(f"{path}: record {ann['token']!r} field {key!r} must be an int >= -1, "
+                                          f"got {v!r}")
             out.append(v)
-        t, s, r = (np.asarray(tables.field("sample_annotation", ann, k), np.float64) for k in ("translation", "size", "rotation"))
-        if t.shape != (3,) or s.shape != (3,) or r.shape != (4,) or not (np.isfinite(t).all() and (s > 0).all()
-                                                                      and np.linalg.norm(r) > 0):
-            raise NuScenesFormatError(f"{path}: record {ann['token']!r} fields 'translation' (3,), 'size' (3,) > 0, "
-                                      f"'rotation' (4,) non-zero are malformed: {t.tolist()}, {s.tolist()}, {r.tolist()}")
+        t, s, r = _geometry(tables, ann)
         trans.append(t), size.append(s), rot.append(r)
         vel.append(annotation_velocity(tables, ann, sample_time)[:2])
     m = len(anns)
@@ -137,6 +129,28 @@ def sample_boxes(tables: NuScenesTables, sample: dict, lidar2global: np.ndarray,
         "instance_tokens": np.array([a["instance_token"] for a in anns], dtype=object).reshape(m),
         "bike_racks": {"translation": trans[rack], "size": size[rack], "rotation": rot[rack]},
     }
+
+
+def _attribute(tables: NuScenesTables, ann: dict, attr_tokens: list) -> str:
+    if not attr_tokens:
+        return ""
+    rec = tables.get("attribute", attr_tokens[0], ("sample_annotation", ann["token"], "attribute_tokens"))
+    if rec["name"] not in ATTRIBUTE_NAMES:
+        raise NuScenesFormatError(f"{tables.path('attribute')}: record {attr_tokens[0]!r} field 'name': "
+                                  f"unknown attribute {rec['name']!r}")
+    return rec["name"]
+
+
+def _geometry(tables: NuScenesTables, ann: dict) -> tuple:
+    """(translation (3,), size (3,), rotation (4,)) float64 of an annotation, validated."""
+    t, s, r = (np.asarray(tables.field("sample_annotation", ann, k), np.float64)
+               for k in ("translation", "size", "rotation"))
+    if t.shape != (3,) or s.shape != (3,) or r.shape != (4,) or not (
+            np.isfinite(t).all() and (s > 0).all() and np.isfinite(r).all() and np.linalg.norm(r) > 0):
+        raise NuScenesFormatError(f"{tables.path('sample_annotation')}: record {ann['token']!r} fields 'translation' "
+                                  f"(3,), 'size' (3,) > 0, 'rotation' (4,) non-zero are malformed: "
+                                  f"{t.tolist()}, {s.tolist()}, {r.tolist()}")
+    return t, s, r
 
 
 def label_indices(names, classes=DETECTION_NAMES) -> np.ndarray:

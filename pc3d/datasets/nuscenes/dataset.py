@@ -101,7 +101,9 @@ class NuScenesDataset(Dataset):
         info = self.infos[index]
         points = load_multisweep(self.data_root, info["lidar_path"], info["sweeps"], self.sweeps, self.remove_close)
         labels = label_indices(info["gt_names"], self.classes)
-        num_pts = np.asarray(info["num_lidar_pts"], np.int64) + np.maximum(np.asarray(info["num_radar_pts"], np.int64), 0)
+        # -1 = unknown radar count (clamped so that it does not cancel a LiDAR point).
+        num_pts = np.asarray(info["num_lidar_pts"], np.int64) + np.maximum(np.asarray(info["num_radar_pts"], np.int64),
+                                                                           0)
         keep = labels >= 0
         if self.drop_empty:
             keep &= num_pts > 0
