@@ -428,3 +428,34 @@ def test_simulated_scene_round_trips(simulated_root):
             assert inside(loaded_global, truth["boxes"][k]).sum() == n_prev
             seen += n_prev
         assert seen > 50
+
+
+def test_registry_pipeline_and_collate(dataset_root):
+    from pc3d.datasets.collate import collate_batch
+    from pc3d.registry import DATASETS
+
+    cfg = dict(type="NuScenesDataset", data_root=str(dataset_root.root), split="mini_val", sweeps=SWEEPS,
+               pipeline=[dict(type="PointShuffle")], seed=3)
+    ds = DATASETS.build(cfg)
+    raw = ds.get_data_info(1)["points"]
+    a, b = ds[1]["points"], ds[1]["points"]
+    np.testing.assert_array_equal(a, b)  # seeded augmentation is reproducible
+    assert not np.array_equal(a, raw)
+    np.testing.assert_array_equal(a[np.lexsort(a.T)], raw[np.lexsort(raw.T)])  # a permutation of the rows
+    batch = collate_batch([ds[0], ds[1]])
+    assert batch["points"].shape[1] == 6 and batch["gt_boxes"][0].shape[1] == 9
+    assert batch["sample_token"] == [ds.infos[0]["token"], ds.infos[1]["token"]]
+
+
+def test_test_version_without_annotations(tmp_path):
+    scenes, _, _ = make_scene(np.random.default_rng(2))
+    scenes[0]["name"] = "scene-0077"  # an official test scene
+    for f in scenes[0]["frames"]:
+        f.pop("annotations", None)
+    write_nuscenes(tmp_path, scenes, version="v1.0-test")
+    infos = create_infos(tmp_path, "v1.0-test", max_sweeps=SWEEPS, progress=False)
+    assert list(infos) == ["test"] and len(infos["test"]) == KEYS
+    assert all(len(i["gt_boxes"]) == 0 and i["gt_boxes"].shape == (0, 7) for i in infos["test"])
+    write_infos(tmp_path, "v1.0-test", infos, SWEEPS)
+    item = NuScenesDataset(tmp_path, split="test", sweeps=SWEEPS)[2]
+    assert item["gt_boxes"].shape == (0, 9) and len(item["points"]) > 0

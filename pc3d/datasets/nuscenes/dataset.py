@@ -48,7 +48,7 @@ def load_infos(path) -> tuple[dict, list]:
             if len(info[key]) != m:
                 raise NuScenesFormatError(f"{path}: info {i} (sample {info['token']!r}) field {key!r} has "
                                           f"{len(info[key])} entries but gt_boxes has {m}")
-        if np.asarray(info["gt_boxes"]).reshape(m, -1).shape[1] != 7:
+        if np.asarray(info["gt_boxes"]).shape != (m, 7):
             raise NuScenesFormatError(f"{path}: info {i} field 'gt_boxes' must be (M, 7), got "
                                       f"{np.asarray(info['gt_boxes']).shape}")
     return data["metainfo"], data["infos"]

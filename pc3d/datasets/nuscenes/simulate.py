@@ -164,3 +164,49 @@ def simulate_sequence(seed: int, name: str, config: SequenceConfig = SequenceCon
         frames.append(frame)
         truth.append({"ego2global": frame["ego2global"], "boxes": gboxes, "velocity": vel @ g_rot.T, "kinds": kinds})
     return {"name": name, "frames": frames, "truth": truth}
+
+
+def write_simulated_dataset(root, version: str = "v1.0-mini", train_scenes: int = 2, val_scenes: int = 1, seed: int = 0,
+                            config: SequenceConfig = SequenceConfig(), lidar=None, progress: bool = True):
+    """Simulates scenes named after official scenes of ``version``'s train and val splits (so that
+    ``create_data.py nuscenes`` splits them as it would the real data) and writes them with
+    ``write_nuscenes``. Scene ``i`` uses seed ``(seed, i)``. Returns the table folder."""
+    from tqdm import tqdm
+
+    from .splits import VERSION_SPLITS, official_splits
+    from .writer import write_nuscenes
+
+    splits = VERSION_SPLITS[version]
+    wanted = [(splits[0], train_scenes)] + ([(splits[1], val_scenes)] if len(splits) > 1 else [])
+    names = []
+    for split, n in wanted:
+        pool = sorted(official_splits()[split])
+        if n > len(pool):
+            raise ValueError(f"{version} split {split!r} has {len(pool)} scenes; {n} were asked for")
+        names += pool[:n]
+    scenes = []
+    for i, name in enumerate(tqdm(names, desc="simulating nuScenes scenes", unit="scene", disable=not progress)):
+        scene_seed = int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0])
+        scenes.append(simulate_sequence(scene_seed, name, config, lidar, t0_us=1_600_000_000_000_000 + i * 10 ** 9))
+    return write_nuscenes(root, scenes, version=version)
+
+
+def add_parser(subparsers):
+    """Registers ``create_data.py nuscenes-sim``: write a simulated dataset in the nuScenes layout."""
+    p = subparsers.add_parser("nuscenes-sim", help="simulate a small dataset in the nuScenes layout",
+                              description=write_simulated_dataset.__doc__.split(".")[0])
+    p.add_argument("--out", default="data/nuscenes_sim", help="dataset root to write")
+    p.add_argument("--version", default="v1.0-mini", help="v1.0-mini or v1.0-trainval (scene names, table folder)")
+    p.add_argument("--train-scenes", type=int, default=2)
+    p.add_argument("--val-scenes", type=int, default=1)
+    p.add_argument("--keyframes", type=int, default=4, help="keyframes per scene (every 0.5 s)")
+    p.add_argument("--sweeps-between", type=int, default=9, help="scans between keyframes (9 = 20 Hz as nuScenes)")
+    p.add_argument("--seed", type=int, default=0)
+
+    def run(args):
+        cfg = SequenceConfig(keyframes=args.keyframes, sweeps_between=args.sweeps_between)
+        path = write_simulated_dataset(args.out, args.version, args.train_scenes, args.val_scenes, args.seed, cfg)
+        print(f"wrote {path}; next: create_data.py nuscenes --root {args.out} --version {args.version}")
+
+    p.set_defaults(func=run)
+    return p
