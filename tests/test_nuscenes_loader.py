@@ -17,7 +17,6 @@ import pytest
 from pc3d.datasets.nuscenes import NuScenesDataset, NuScenesFormatError, NuScenesTables
 from pc3d.datasets.nuscenes.boxes import CATEGORY_TO_DETECTION, DETECTION_NAMES, IGNORED_CATEGORIES
 from pc3d.datasets.nuscenes.convert import create_infos, main as convert_main, write_infos
-from pc3d.datasets.nuscenes.sweeps import load_multisweep
 from pc3d.datasets.nuscenes.writer import CATEGORIES, DEFAULT_LIDAR2EGO, write_nuscenes
 
 VERSION = "v1.0-mini"
