@@ -115,6 +115,22 @@ def test_rotation_and_flip_are_hand_checked():
     np.testing.assert_allclose(twice["gt_boxes"], item["gt_boxes"], atol=1e-6)
 
 
+def test_velocity_and_attributes_follow_their_boxes():
+    """nuScenes boxes (M, 9) carry velocity: it rotates/scales with the scene and mirrors with flips;
+    per-box attributes are filtered together with the boxes."""
+    boxes = np.array([[1.0, 0.0, 0.5, 4.0, 2.0, 1.5, 0.0, 3.0, 1.0],
+                      [90.0, 0.0, 0.5, 4.0, 2.0, 1.5, 0.0, 0.0, 0.0]], np.float32)
+    item = {"points": np.zeros((1, 5), np.float32), "gt_boxes": boxes, "gt_labels": np.array([0, 1]),
+            "gt_attributes": np.array([4, 7])}
+    out = GlobalRotScaleTrans(rot_range=(np.pi / 2, np.pi / 2), scale_range=(2.0, 2.0))(
+        {k: v.copy() for k, v in item.items()}, np.random.default_rng(0))
+    np.testing.assert_allclose(out["gt_boxes"][0, 7:9], [-2.0, 6.0], atol=1e-5)  # (3, 1) rotated 90 deg, x2
+    out = RandomFlip(1.0, 1.0)({k: v.copy() for k, v in item.items()}, np.random.default_rng(0))
+    np.testing.assert_allclose(out["gt_boxes"][0, 7:9], [-3.0, -1.0])
+    out = RangeFilter([-50, -50, -5, 50, 50, 5])({k: v.copy() for k, v in item.items()})
+    assert out["gt_attributes"].tolist() == [4] and out["gt_labels"].tolist() == [0]
+
+
 def test_range_filter_and_shuffle(data_root):
     item = item_of(data_root, 0)
     rng_ = [-30.0, -20.0, -1.0, 30.0, 20.0, 3.0]

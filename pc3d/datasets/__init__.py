@@ -11,5 +11,6 @@ from . import transforms  # noqa: E402,F401  (registration)
 from .collate import collate_batch  # noqa: E402
 from .synthetic import SyntheticDataset  # noqa: E402
 from .waymo import WaymoDataset  # noqa: E402
+from .nuscenes import NuScenesDataset  # noqa: E402
 
-__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "collate_batch"]
+__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "NuScenesDataset", "collate_batch"]

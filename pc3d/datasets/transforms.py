@@ -1,7 +1,8 @@
 """Point-cloud transforms of the data pipeline, registered in ``pc3d.registry.TRANSFORMS``.
 
 Every transform is a callable ``t(item, rng) -> item`` on a dataset item (numpy arrays):
-``points (N, C) float32 [x, y, z, ...]``, ``gt_boxes (M, 7) float32``, ``gt_labels``, ``gt_num_points``,
+``points (N, C) float32 [x, y, z, ...]``, ``gt_boxes (M, 7) float32`` (or ``(M, 9)`` with velocity
+``vx, vy`` in columns 7:9, nuScenes), ``gt_labels``, ``gt_num_points``, ``gt_attributes``,
 ``gt_difficulty`` ``(M,) int64``. Randomness comes only from ``rng`` (a ``numpy.random.Generator``),
 which the dataset derives per item (see ``SyntheticDataset``): a transform is deterministic for a
 given generator state. Boxes and points always move together, and headings stay in [-pi, pi).
@@ -11,7 +12,7 @@ import numpy as np
 from ..registry import TRANSFORMS
 from .box_utils import wrap_heading
 
-BOX_KEYS = ("gt_boxes", "gt_labels", "gt_num_points", "gt_difficulty")
+BOX_KEYS = ("gt_boxes", "gt_labels", "gt_num_points", "gt_difficulty", "gt_attributes")
 
 
 def _select_boxes(item, keep):
@@ -94,6 +95,8 @@ class GlobalRotScaleTrans:
             b[:, :3] = b[:, :3] * scale + shift
             b[:, 3:6] *= scale
             b[:, 6] = wrap_heading(b[:, 6] + angle)
+            if b.shape[1] >= 9:  # velocity rotates and scales with the scene (translation leaves it)
+                b[:, 7:9] = (b[:, 7:9] @ np.array([[c, -s], [s, c]]).T) * scale
             item["gt_boxes"] = b.astype(np.float32)
         return item
 
@@ -112,14 +115,19 @@ class RandomFlip:
             return item
         p = item["points"].copy()
         b = item["gt_boxes"].astype(np.float64) if "gt_boxes" in item else np.zeros((0, 7))
+        has_velocity = b.shape[1] >= 9
         if fx:
             p[:, 1] = -p[:, 1]
             b[:, 1] = -b[:, 1]
             b[:, 6] = -b[:, 6]
+            if has_velocity:
+                b[:, 8] = -b[:, 8]
         if fy:
             p[:, 0] = -p[:, 0]
             b[:, 0] = -b[:, 0]
             b[:, 6] = np.pi - b[:, 6]
+            if has_velocity:
+                b[:, 7] = -b[:, 7]
         b[:, 6] = wrap_heading(b[:, 6])
         item["points"] = p
         if "gt_boxes" in item:
@@ -165,6 +173,11 @@ class ObjectSample:
         from .box_utils import bev_overlap_matrix, points_in_boxes_indices
 
         boxes = item["gt_boxes"]
+        if boxes.shape[1] != self.db["boxes"].shape[1] or "gt_attributes" in item:
+            # Pasting 7-column database boxes into 9-column (velocity) scenes would invent velocities.
+            raise ValueError(f"ObjectSample: scene boxes have {boxes.shape[1]} columns"
+                             f"{' and attributes' if 'gt_attributes' in item else ''}, the database's "
+                             f"{self.db['boxes'].shape[1]}; build a database from the same dataset")
         picks = []
         for i, cls in enumerate(self.classes):
             want = self.sample_groups.get(cls, 0) - int((item["gt_labels"] == i).sum())
