@@ -2,3 +2,4 @@
 from ._library import load_library
 
 load_library()
+from .voxelize import DynamicVoxels, HardVoxels, scatter_points, voxelize_dynamic, voxelize_hard  # noqa: E402
