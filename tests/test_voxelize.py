@@ -116,15 +116,17 @@ def test_range_boundaries_min_inclusive_max_exclusive():
         [hi[0], 0.0, 0.0],  # x at max: dropped
         [0.0, hi[1], 0.0],  # y at max: dropped
         [0.0, 0.0, hi[2]],  # z at max: dropped
-        [f32_next(hi[0], 0), f32_next(hi[1], 0), f32_next(hi[2], 0)],  # just inside: last voxel
+        [hi[0] - 0.25, hi[1] - 0.25, hi[2] - 0.25],  # centre of the last voxel
+        [f32_next(hi[0], 0), f32_next(hi[1], 0), f32_next(hi[2], 0)],  # float32 below max: (p-min)/size rounds to W
         [f32_next(lo[0], -10), 0.0, 0.0],  # just below min: dropped
         [0.5, 0.5, 0.5],  # exactly on an inner voxel face: the upper voxel
     ], dtype=torch.float32)
     out = assert_dynamic_equal(pts, SMALL)
-    assert out.point2voxel.tolist()[1:4] == [-1, -1, -1] and out.point2voxel[5] == -1
+    assert out.point2voxel.tolist()[1:4] == [-1, -1, -1] and out.point2voxel[6] == -1
     assert out.point_coords[0].tolist() == [0, 0, 0, 0]
     assert out.point_coords[4].tolist() == [0, 3, 11, 15]
-    assert out.point_coords[6].tolist() == [0, 3, 7, 9]
+    assert out.point2voxel[5] == -1  # same float32 quotient rule as spconv/mmdet3d, so same drop
+    assert out.point_coords[7].tolist() == [0, 3, 7, 9]
     assert_hard_equal(pts, SMALL, 2, 10)
 
 
