@@ -178,17 +178,31 @@ def test_huge_grid_uses_64bit_keys():
     assert_dynamic_equal(pts, settings, batch_idx=bidx)
 
 
+def check_real_scan(pts, settings):
+    p = 5 if settings is WAYMO else 32
+    out = assert_hard_equal(pts, settings, p, 150_000)
+    assert len(out.coords) > 1000
+    assert_dynamic_equal(pts, settings)
+
+
 @pytest.mark.parametrize("settings", [WAYMO, PILLAR], ids=["waymo", "pillar"])
-def test_real_scans(real_scans, settings):
-    for name, pts in real_scans.items():
-        p = 5 if settings is WAYMO else 32
-        out = assert_hard_equal(pts, settings, p, 150_000)
-        assert len(out.coords) > 1000, name
-        assert_dynamic_equal(pts, settings)
-    # Two scans as a batch, and a cap that cuts voxels.
-    a, b = list(real_scans.values())[:2]
+def test_real_scan(real_scans, settings):
+    name = sorted(real_scans)[0]
+    check_real_scan(real_scans[name], settings)
+
+
+def test_real_scans_batched_with_voxel_cap(real_scans):
+    a, b = (real_scans[k] for k in sorted(real_scans)[:2])
     bidx = torch.cat([torch.zeros(len(a), dtype=torch.long), torch.ones(len(b), dtype=torch.long)])
-    assert_hard_equal(torch.cat([a, b]), settings, 5, 3000, batch_idx=bidx)
+    out = assert_hard_equal(torch.cat([a, b]), WAYMO, 5, 3000, batch_idx=bidx)
+    assert torch.bincount(out.coords[:, 0].long()).tolist() == [3000, 3000]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", [WAYMO, PILLAR], ids=["waymo", "pillar"])
+def test_every_real_scan(real_scans, settings):
+    for name in sorted(real_scans):
+        check_real_scan(real_scans[name], settings)
 
 
 @pytest.mark.parametrize("reduce", ["mean", "max", "sum"])
