@@ -2,3 +2,4 @@
 from ._library import load_library
 
 load_library()
+from .boxes import iou_3d_rotated, iou_bev_rotated, nms_bev_rotated, points_in_boxes, points_in_boxes_mask  # noqa: E402
