@@ -143,7 +143,8 @@ def _read_ascii_vertices(f, elements, vertex, path):
         line = f.readline()
         words = line.split()
         if len(words) != len(vertex.props):
-            what = "is truncated" if not line else f"row {i} has {len(words)} values"
+            # a last line without its newline is a cut file, not a malformed row
+            what = f"is truncated at row {i}" if not line.endswith(b"\n") else f"row {i} has {len(words)} values"
             raise ValueError(f"{path}: PLY 'vertex' element {what} (expected {vertex.count} rows of "
                              f"{len(vertex.props)} values)")
         rows.append(words)
