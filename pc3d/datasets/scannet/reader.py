@@ -39,7 +39,8 @@ def read_axis_alignment(path):
         try:
             vals = [float(v) for v in value.split()]
         except ValueError:
-            raise ValueError(f"{path}: field 'axisAlignment' is not a list of numbers: {value.strip()[:80]!r}") from None
+            raise ValueError(f"{path}: field 'axisAlignment' is not a list of numbers: "
+                             f"{value.strip()[:80]!r}") from None
         if len(vals) != 16 or not np.isfinite(vals).all():
             raise ValueError(f"{path}: field 'axisAlignment' must hold 16 finite numbers, got {len(vals)}")
         m = np.array(vals, dtype=np.float64).reshape(4, 4)

@@ -35,7 +35,10 @@ def _legs(sx, sy, h, r, inset):
 
 
 def table(rng, coffee=False):
-    sx, sy = (rng.uniform(0.8, 1.2), rng.uniform(0.45, 0.7)) if coffee else (rng.uniform(1.0, 1.8), rng.uniform(0.7, 1.0))
+    if coffee:
+        sx, sy = rng.uniform(0.8, 1.2), rng.uniform(0.45, 0.7)
+    else:
+        sx, sy = rng.uniform(1.0, 1.8), rng.uniform(0.7, 1.0)
     h = rng.uniform(0.35, 0.5) if coffee else rng.uniform(0.72, 0.78)
     top = box(-sx / 2, sx / 2, -sy / 2, sy / 2, h - 0.04, h)
     return [top] + _legs(sx, sy, h - 0.04, 0.025, 0.06), (sx, sy)
@@ -78,7 +81,8 @@ def bed(rng):
 def sofa(rng):
     sx, sy = rng.uniform(1.6, 2.4), rng.uniform(0.85, 1.0)
     parts = [box(-sx / 2, sx / 2, -sy / 2, sy / 2, 0.08, 0.43), box(-sx / 2, sx / 2, sy / 2 - 0.22, sy / 2, 0.43, 0.85),
-             box(-sx / 2, -sx / 2 + 0.18, -sy / 2, sy / 2, 0.43, 0.62), box(sx / 2 - 0.18, sx / 2, -sy / 2, sy / 2, 0.43, 0.62)]
+             box(-sx / 2, -sx / 2 + 0.18, -sy / 2, sy / 2, 0.43, 0.62),
+             box(sx / 2 - 0.18, sx / 2, -sy / 2, sy / 2, 0.43, 0.62)]
     return parts, (sx, sy)
 
 
@@ -112,7 +116,8 @@ def refrigerator(rng):
 
 def counter(rng):
     sx = rng.uniform(1.2, 2.5)
-    return [box(-sx / 2, sx / 2, -0.32, 0.32, 0.0, 0.86), box(-sx / 2 - 0.02, sx / 2 + 0.02, -0.34, 0.32, 0.86, 0.9)], (sx + 0.04, 0.66)
+    parts = [box(-sx / 2, sx / 2, -0.32, 0.32, 0.0, 0.86), box(-sx / 2 - 0.02, sx / 2 + 0.02, -0.34, 0.32, 0.86, 0.9)]
+    return parts, (sx + 0.04, 0.66)
 
 
 def toilet(rng):

@@ -53,7 +53,8 @@ def wall_parts(wall, size, height, openings):
         spans = [(0.0, hole[0][2]), (hole[0][3], height)] if hole else [(0.0, height)]
         for z0, z1 in spans:
             if z1 - z0 > 1e-6:
-                parts.append(rectangle((ox + dx * a, oy + dy * a, z0), ((b - a) * dx, (b - a) * dy, 0), (0, 0, z1 - z0)))
+                parts.append(rectangle((ox + dx * a, oy + dy * a, z0), ((b - a) * dx, (b - a) * dy, 0),
+                                       (0, 0, z1 - z0)))
     return parts
 
 
