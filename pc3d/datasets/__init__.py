@@ -12,5 +12,6 @@ from .collate import collate_batch  # noqa: E402
 from .synthetic import SyntheticDataset  # noqa: E402
 from .waymo import WaymoDataset  # noqa: E402
 from .nuscenes import NuScenesDataset  # noqa: E402
+from .scannet import ScanNetDataset  # noqa: E402
 
-__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "NuScenesDataset", "collate_batch"]
+__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "NuScenesDataset", "ScanNetDataset", "collate_batch"]
