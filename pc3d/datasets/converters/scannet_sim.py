@@ -1,4 +1,4 @@
-"""``create_data.py scannet_sim``: simulate procedurally furnished rooms in ScanNet v2's raw layout
+"""``create_data.py scannet-sim``: simulate procedurally furnished rooms in ScanNet v2's raw layout
 (``scans/<scene>/*.ply``, ``segs.json``, ``aggregation.json``, ``.txt``, the label tsv and split lists),
 ready for ``create_data.py scannet``."""
 import time
@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("scannet_sim", help="simulate ScanNet-layout rooms", description=__doc__)
+    p = subparsers.add_parser("scannet-sim", help="simulate ScanNet-layout rooms", description=__doc__)
     p.add_argument("--out", default="data/scannet_sim", help="output ScanNet root (default data/scannet_sim)")
     p.add_argument("--train", type=int, default=40, help="number of training rooms")
     p.add_argument("--val", type=int, default=10, help="number of validation rooms")
