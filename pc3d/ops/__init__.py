@@ -2,3 +2,5 @@
 from ._library import load_library
 
 load_library()
+from .partition import (FlatWindowGroups, RotatedSets, WindowSegments, flat_window_partition,  # noqa: E402,F401
+                        rotated_set_partition, scattered_linear_attention, sort_by_window)
