@@ -50,7 +50,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   // Pass 1: in-sample key and the maxima that size the composite (b, key) sort key.
   struct Max { int64_t key, b; };
   const Max mx = at::parallel_reduce(
-      0, V, 4096, Max{0, 0},
+      0, V, 65536, Max{0, 0},
       [&](int64_t s, int64_t e, Max m) {
         for (int64_t i = s; i < e; ++i) {
           const int32_t* r = c + 4 * i;
@@ -66,7 +66,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
       [](Max a, Max b) { return Max{std::max(a.key, b.key), std::max(a.b, b.b)}; });
   const uint64_t K = uint64_t(mx.key) + 1;
   if (mx.b > 0) {
-    at::parallel_for(0, V, 8192, [&](int64_t s, int64_t e) {
+    at::parallel_for(0, V, 65536, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) key[i] += uint64_t(c[4 * i]) * K;
     });
   }
@@ -98,7 +98,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   int64_t* gb = group_batch.data_ptr<int64_t>();
   bool* pad = padding.data_ptr<bool>();
   const int64_t nsamples = int64_t(s_start.size());
-  at::parallel_for(0, groups, std::max<int64_t>(1, 16384 / G), [&](int64_t g0, int64_t g1) {
+  at::parallel_for(0, groups, std::max<int64_t>(1, 65536 / G), [&](int64_t g0, int64_t g1) {
     int64_t s = std::upper_bound(s_group0.begin(), s_group0.end(), g0) - s_group0.begin() - 1;
     for (int64_t g = g0; g < g1; ++g) {
       while (s + 1 < nsamples && g >= s_group0[s + 1]) ++s;

@@ -30,7 +30,7 @@ inline void radix_argsort(const uint64_t* keys, int64_t n, int bits, int64_t* pe
   const int width = (bits + passes - 1) / passes;  // balanced digit width, <= 11 bits
   const int64_t radix = int64_t(1) << width;
   const uint64_t mask = uint64_t(radix - 1);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / 8192));
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / 100000));
   const int64_t chunk_len = (n + chunks - 1) / chunks;
   std::vector<int64_t> hist(chunks * radix);
   std::vector<uint64_t> kbuf_a(n), kbuf_b(n);
