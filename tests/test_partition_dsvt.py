@@ -107,7 +107,7 @@ def test_properties(sizes, tau, w, seed, shift):
 @pytest.mark.parametrize("bad, match", [
     (dict(coords=torch.zeros(2, 4, dtype=torch.float32)), "coords must be int32"),
     (dict(coords=torch.zeros(4, dtype=torch.int32)), r"coords must have shape \(V, 4\)"),
-    (dict(coords=torch.tensor([[0, 1, 0, 0]], dtype=torch.int32)), r"outside sparse_shape .*\(1, 16, 16\)"),
+    (dict(coords=torch.tensor([[0, 1, 0, 0]], dtype=torch.int32)), r"coords row 0 \(b, z, y, x\) = \(0, 1, 0, 0\) is outside sparse_shape \(D, H, W\) = \(1, 16, 16\)"),
     (dict(set_size=0), "set_size must be a positive int"),
     (dict(shift=(0, 13, 0)), r"shift \(dz, dy, dx\) = \(0, 13, 0\) must not exceed window_shape \(1, 12, 12\)"),
     (dict(shift=(6, 6, 0)), "must not exceed window_shape"),

@@ -119,14 +119,17 @@ def test_properties(sizes, G, w, axis, shift, seed):
 @pytest.mark.parametrize("bad, match", [
     (dict(coords=torch.zeros(3, 3, dtype=torch.int32)), r"coords must have shape \(V, 4\).*\(3, 3\)"),
     (dict(coords=torch.zeros(3, 4, dtype=torch.int64)), "coords must be int32"),
-    (dict(coords=torch.tensor([[0, 0, 0, 8]], dtype=torch.int32)), r"outside sparse_shape .* \(1, 8, 8\)"),
-    (dict(coords=torch.tensor([[-1, 0, 0, 0]], dtype=torch.int32)), "non-negative"),
+    (dict(coords=torch.tensor([[0, 0, 1, 1], [0, 0, 0, 8]], dtype=torch.int32)),
+     r"coords row 1 \(b, z, y, x\) = \(0, 0, 0, 8\) is outside sparse_shape \(D, H, W\) = \(1, 8, 8\)"),
+    (dict(coords=torch.tensor([[0, 1, 0, 0]], dtype=torch.int32)), r"coords row 0 .* = \(0, 1, 0, 0\) is outside"),
+    (dict(coords=torch.tensor([[-1, 0, 0, 0]], dtype=torch.int32)), "negative batch index"),
     (dict(group_size=0), "group_size must be a positive int, got 0"),
     (dict(axis="z"), "axis must be 'x' or 'y'"),
     (dict(window_shape=(0, 4)), r"window_shape must be positive, got \(0, 4\)"),
     (dict(window_shape=(4, 4, 4)), "window_shape must be an int or a sequence of 2 ints"),
     (dict(sparse_shape=(1, -8, 8)), "sparse_shape must be positive"),
     (dict(shift=1), "shift must be a bool"),
+    (dict(sparse_shape=(1, 2**30, 2**30), window_shape=(1, 1)), "overflows the 64-bit sort key"),
 ])
 def test_bad_input(bad, match):
     args = dict(coords=torch.tensor([[0, 0, 1, 1]], dtype=torch.int32), sparse_shape=(1, 8, 8),
@@ -138,4 +141,4 @@ def test_bad_input(bad, match):
 
 def test_opcheck():
     coords = random_coords(torch.Generator().manual_seed(0), [20, 9], (1, 16, 16))
-    torch.library.opcheck(torch.ops.pc3d.flat_window_partition.default, (coords, [16, 16], [5, 5], 8, 0, True))
+    torch.library.opcheck(torch.ops.pc3d.flat_window_partition.default, (coords, [16, 16, 1], [5, 5], 8, 0, True))

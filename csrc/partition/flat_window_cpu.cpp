@@ -18,14 +18,14 @@ namespace {
 using at::Tensor;
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tensor& coords_in,
-                                                                     at::IntArrayRef sparse_xy,
+                                                                     at::IntArrayRef sparse_xyz,
                                                                      at::IntArrayRef window_xy,
                                                                      int64_t G, int64_t axis, bool shift) {
   TORCH_CHECK(coords_in.dim() == 2 && coords_in.size(1) == 4 && coords_in.scalar_type() == at::kInt,
               "flat_window_partition: coords must be (V, 4) int32");
-  TORCH_CHECK(sparse_xy.size() == 2 && window_xy.size() == 2 && G > 0 && (axis == 0 || axis == 1),
+  TORCH_CHECK(sparse_xyz.size() == 3 && window_xy.size() == 2 && G > 0 && (axis == 0 || axis == 1),
               "flat_window_partition: bad sparse_shape/window_shape/group_size/axis");
-  TORCH_CHECK(window_xy[0] > 0 && window_xy[1] > 0 && sparse_xy[0] > 0 && sparse_xy[1] > 0,
+  TORCH_CHECK(window_xy[0] > 0 && window_xy[1] > 0 && sparse_xyz[0] > 0 && sparse_xyz[1] > 0 && sparse_xyz[2] > 0,
               "flat_window_partition: shapes must be positive");
   const Tensor coords = coords_in.contiguous();
   const int64_t V = coords.size(0);
@@ -41,11 +41,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   p.shy = shift ? p.wy / 2 : 0;
   p.n2 = 2 * p.wx;
   p.m2 = 2 * p.wy;
-  p.n1 = 2 * ((sparse_xy[0] + p.wx - 1) / p.wx + 1);
-  p.m1 = 2 * ((sparse_xy[1] + p.wy - 1) / p.wy + 1);
+  p.n1 = 2 * ((sparse_xyz[0] + p.wx - 1) / p.wx + 1);
+  p.m1 = 2 * ((sparse_xyz[1] + p.wy - 1) / p.wy + 1);
   p.axis_y = axis == 1;
 
   const int32_t* c = coords.data_ptr<int32_t>();
+  // Division tables for grids of usual size; huge grids fall back to dividing per voxel.
+  const bool tab = sparse_xyz[0] <= (1 << 22) && sparse_xyz[1] <= (1 << 22);
+  const DivTable tx(tab ? sparse_xyz[0] : 0, p.shx, p.wx), ty(tab ? sparse_xyz[1] : 0, p.shy, p.wy);
   std::vector<uint64_t> key(V);
   // Pass 1: in-sample key and the maxima that size the composite (b, key) sort key.
   struct Max { int64_t key, b; };
@@ -54,9 +57,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
       [&](int64_t s, int64_t e, Max m) {
         for (int64_t i = s; i < e; ++i) {
           const int32_t* r = c + 4 * i;
-          TORCH_CHECK(r[0] >= 0 && r[2] >= 0 && r[3] >= 0 && r[3] < sparse_xy[0] && r[2] < sparse_xy[1],
-                      "flat_window_partition: voxel ", i, " is outside the sparse shape");
-          const int64_t k = flat_key(r[3], r[2], p);
+          check_voxel(r, i, sparse_xyz[0], sparse_xyz[1], sparse_xyz[2]);
+          const int64_t k = tab ? flat_key_parts(tx.q[r[3]], ty.q[r[2]], tx.r[r[3]], ty.r[r[2]], p)
+                                : flat_key(r[3], r[2], p);
           key[i] = uint64_t(k);
           m.key = std::max(m.key, k);
           m.b = std::max<int64_t>(m.b, r[0]);
@@ -65,6 +68,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
       },
       [](Max a, Max b) { return Max{std::max(a.key, b.key), std::max(a.b, b.b)}; });
   const uint64_t K = uint64_t(mx.key) + 1;
+  TORCH_CHECK_VALUE(uint64_t(mx.b) + 1 < (uint64_t(1) << 62) / K,
+                    "flat_window_partition: batch index ", mx.b, " overflows the 64-bit sort key");
   if (mx.b > 0) {
     at::parallel_for(0, V, 65536, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) key[i] += uint64_t(c[4 * i]) * K;

@@ -37,16 +37,23 @@ WindowParams make_params(at::IntArrayRef sparse_xyz, at::IntArrayRef window_xyz,
 int64_t sort_voxels(const int32_t* c, int64_t V, at::IntArrayRef sparse_xyz, const WindowParams& p,
                     int order, int64_t span, int64_t* perm, uint64_t* sorted, const char* op) {
   std::vector<uint64_t> key(V);
+  const bool tab = sparse_xyz[0] <= (1 << 22) && sparse_xyz[1] <= (1 << 22) && sparse_xyz[2] <= (1 << 22);
+  const DivTable tx(tab ? sparse_xyz[0] : 0, p.sh[0], p.W[0]), ty(tab ? sparse_xyz[1] : 0, p.sh[1], p.W[1]),
+      tz(tab ? sparse_xyz[2] : 0, p.sh[2], p.W[2]);
   const int64_t maxkey = at::parallel_reduce(
       0, V, 65536, int64_t(0),
       [&](int64_t s, int64_t e, int64_t m) {
         for (int64_t i = s; i < e; ++i) {
           const int32_t* r = c + 4 * i;
-          TORCH_CHECK(r[0] >= 0 && r[1] >= 0 && r[2] >= 0 && r[3] >= 0 && r[3] < sparse_xyz[0] &&
-                          r[2] < sparse_xyz[1] && r[1] < sparse_xyz[2],
-                      op, ": voxel ", i, " is outside the sparse shape");
-          int64_t k = window_id(r[0], r[1], r[2], r[3], p) * span;
-          if (span > 1) k += inwindow_key(r[1], r[2], r[3], p, order);
+          check_voxel(r, i, sparse_xyz[0], sparse_xyz[1], sparse_xyz[2]);
+          int64_t k;
+          if (tab) {
+            k = window_id_parts(r[0], tz.q[r[1]], ty.q[r[2]], tx.q[r[3]], p) * span;
+            if (span > 1) k += inwindow_key_parts(tz.r[r[1]], ty.r[r[2]], tx.r[r[3]], p, order);
+          } else {
+            k = window_id(r[0], r[1], r[2], r[3], p) * span;
+            if (span > 1) k += inwindow_key(r[1], r[2], r[3], p, order);
+          }
           key[i] = uint64_t(k);
           m = std::max(m, k);
         }

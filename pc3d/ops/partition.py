@@ -90,23 +90,25 @@ def _sparse_shape(sparse_shape: Sequence[int]) -> Tuple[int, int, int]:
     return _shape(vals, 3, "sparse_shape")
 
 
-def _check_coords(coords: torch.Tensor, dhw: Tuple[int, int, int]) -> int:
-    """Validate ``coords`` (V, 4) int32 (b, z, y, x) inside ``dhw``; returns the largest batch index."""
+def _check_coords(coords: torch.Tensor) -> None:
+    """Validate the layout of ``coords`` (V, 4) int32 [b, z, y, x]. The kernels check every row
+    against the grid in their first pass and raise ValueError naming the offending row."""
     if not isinstance(coords, torch.Tensor):
         raise ValueError(f"coords must be a torch.Tensor, got {type(coords).__name__}")
     if coords.dim() != 2 or coords.shape[1] != 4:
         raise ValueError(f"coords must have shape (V, 4) [b, z, y, x], got {tuple(coords.shape)}")
     if coords.dtype != torch.int32:
         raise ValueError(f"coords must be int32, got {coords.dtype}")
-    if coords.shape[0] == 0:
-        return 0
-    lo, hi = torch.aminmax(coords, dim=0)
-    lo, hi = lo.tolist(), hi.tolist()
-    if min(lo) < 0:
-        raise ValueError(f"coords must be non-negative, got column minima (b, z, y, x) = {tuple(lo)}")
-    if hi[1] >= dhw[0] or hi[2] >= dhw[1] or hi[3] >= dhw[2]:
-        raise ValueError(f"coords (z, y, x) maxima {tuple(hi[1:])} fall outside sparse_shape (D, H, W) = {dhw}")
-    return hi[0]
+
+
+def _check_key_range(coords: torch.Tensor, per_sample: int, what: str) -> None:
+    """The composite sort key ``b * per_sample + key`` must fit in 62 bits. Any int32 batch index
+    fits when ``per_sample < 2**31``; only larger grids need the actual largest batch index."""
+    if per_sample < 2**31 or coords.shape[0] == 0:
+        return
+    bmax = int(coords[:, 0].max())
+    if (bmax + 1) * per_sample >= 2**62:
+        raise ValueError(f"{what} with {bmax + 1} samples overflows the 64-bit sort key")
 
 
 def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], window_shape: IntOrSeq,
@@ -138,12 +140,12 @@ def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     if not isinstance(shift, bool):
         raise ValueError(f"shift must be a bool, got {shift!r}")
-    bmax = _check_coords(coords, dhw)
-    # Composite sort key (b, key) must fit in 63 bits: key < (n1 * (ceil(Sy/wy) + 2)) * n2 * m2.
+    _check_coords(coords)
+    # Per-sample key bound: key < (n1 * (ceil(Sy/wy) + 2)) * n2 * m2.
     n1 = 2 * (-(-dhw[2] // wx) + 1)
-    if (bmax + 1) * n1 * (-(-dhw[1] // wy) + 2) * 4 * wx * wy >= 2**62:
-        raise ValueError(f"sparse_shape {dhw} with window_shape {(wy, wx)} and {bmax + 1} samples overflows the sort key")
-    out = torch.ops.pc3d.flat_window_partition(coords, [dhw[2], dhw[1]], [wx, wy], group_size,
+    _check_key_range(coords, n1 * (-(-dhw[1] // wy) + 2) * 4 * wx * wy,
+                     f"sparse_shape {dhw} with window_shape {(wy, wx)}")
+    out = torch.ops.pc3d.flat_window_partition(coords, [dhw[2], dhw[1], dhw[0]], [wx, wy], group_size,
                                                0 if axis == "x" else 1, shift)
     return FlatWindowGroups(*out)
 
@@ -162,11 +164,10 @@ def _window_args(coords, sparse_shape, window_shape, shift):
         sz, sy, sx = _shape(shift, 3, "shift", allow_zero=True)
     if sz > wz or sy > wy or sx > wx:
         raise ValueError(f"shift (dz, dy, dx) = {(sz, sy, sx)} must not exceed window_shape {(wz, wy, wx)}")
-    bmax = _check_coords(coords, dhw)
+    _check_coords(coords)
     m = [-(-s // w) + 1 for s, w in zip(dhw, (wz, wy, wx))]
     per_sample = m[0] * m[1] * m[2]
-    if (bmax + 1) * per_sample * wz * wy * wx >= 2**62:
-        raise ValueError(f"sparse_shape {dhw} with window_shape {(wz, wy, wx)} and {bmax + 1} samples overflows the sort key")
+    _check_key_range(coords, per_sample * wz * wy * wx, f"sparse_shape {dhw} with window_shape {(wz, wy, wx)}")
     return [dhw[2], dhw[1], dhw[0]], [wx, wy, wz], [sx, sy, sz], per_sample
 
 
