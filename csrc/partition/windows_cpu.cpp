@@ -41,7 +41,7 @@ int64_t sort_voxels(const int32_t* c, int64_t V, at::IntArrayRef sparse_xyz, con
   const DivTable tx(tab ? sparse_xyz[0] : 0, p.sh[0], p.W[0]), ty(tab ? sparse_xyz[1] : 0, p.sh[1], p.W[1]),
       tz(tab ? sparse_xyz[2] : 0, p.sh[2], p.W[2]);
   const int64_t maxkey = at::parallel_reduce(
-      0, V, 65536, int64_t(0),
+      0, V, kSerialBelow, int64_t(0),
       [&](int64_t s, int64_t e, int64_t m) {
         for (int64_t i = s; i < e; ++i) {
           const int32_t* r = c + 4 * i;
@@ -114,7 +114,7 @@ std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coord
   bool* pad = padding.data_ptr<bool>();
   int64_t* sw = set_window.data_ptr<int64_t>();
   const int64_t plane = nsets * tau;
-  at::parallel_for(0, nw, std::max<int64_t>(1, 65536 / tau), [&](int64_t w0, int64_t w1) {
+  at::parallel_for(0, nw, std::max<int64_t>(1, kSerialBelow / (2 * tau)), [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t n = w_len[w], S = set0[w + 1] - set0[w], base = w_start[w];
       for (int64_t k = 0; k < S; ++k) {
