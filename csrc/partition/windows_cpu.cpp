@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "partition/partition_keys.h"
-#include "partition/radix_sort_cpu.h"
+#include "partition/partition_cpu.h"
 
 namespace pc3d {
 namespace partition {

@@ -119,7 +119,9 @@ def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
     ignored; ``shift`` adds ``(wx // 2, wy // 2)``), then each sample is cut into groups of exactly
     ``group_size`` consecutive voxels. A sample's last group, when short by ``G - r``, is padded by
     cycling over its own ``r`` real voxels (slot j >= r repeats slot ``j % r``), so a sample with fewer
-    than G voxels still makes one group; samples without voxels make no group.
+    than G voxels still makes one group; samples without voxels make no group. Sorting on ``(b, key)``
+    equals DESIGN.md's ``key + b*Sx*Sy*10`` wherever that term separates samples (any realistic grid,
+    e.g. 468 x 468 with 13 x 13 windows) and, unlike it, never mixes samples on tiny grids.
 
     Args:
         coords: (V, 4) int32 voxel coords [b, z, y, x].

@@ -1,10 +1,9 @@
-// Parallel stable LSD radix argsort for non-negative integer keys, used by the CPU partitioners.
+// CPU helpers of the partition kernels: bounds check, division tables and a stable LSD radix argsort
+// for non-negative integer keys.
 // Stable means equal keys keep their input order, which the partitions' definitions rely on.
 #pragma once
-#ifndef ATEN_PARALLEL_H
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
-#endif
 
 #include <algorithm>
 #include <cstdint>
