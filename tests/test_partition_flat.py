@@ -150,3 +150,18 @@ def test_multithreaded_path_above_serial_threshold():
     coords = random_coords(gen, [200_000, 100_000], (2, 468, 468))
     torch.set_num_threads(2)
     assert_same(coords, (2, 468, 468), (13, 13), 144, "y", True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(S=st.tuples(st.integers(1, 60), st.integers(1, 60)), w=st.tuples(st.integers(1, 15), st.integers(1, 15)),
+       axis=st.sampled_from("xy"), shift=st.booleans())
+def test_key_bound_used_by_the_cuda_kernel(S, w, axis, shift):
+    # The CUDA kernel sorts b * K + key with K = n1 (ceil(Sy/wy) + 2) n2 m2 (key_x), m1 (ceil(Sx/wx) + 2) n2 m2
+    # (key_y); every key of every cell must lie in [0, K) or samples would interleave.
+    (Sy, Sx), (wy, wx) = S, w
+    ys, xs = torch.meshgrid(torch.arange(Sy), torch.arange(Sx), indexing="ij")
+    coords = torch.stack([torch.zeros_like(xs), torch.zeros_like(xs), ys, xs], -1).view(-1, 4).int()
+    key = flat_key(coords, (1, Sy, Sx), (wy, wx), axis, shift)
+    cx, cy = -(-Sx // wx), -(-Sy // wy)
+    K = (2 * (cx + 1) * (cy + 2) if axis == "x" else 2 * (cy + 1) * (cx + 2)) * 4 * wx * wy
+    assert int(key.min()) >= 0 and int(key.max()) < K
