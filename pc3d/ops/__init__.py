@@ -3,3 +3,4 @@ from ._library import load_library
 
 load_library()
 from .boxes import iou_3d_rotated, iou_bev_rotated, nms_bev_rotated, points_in_boxes, points_in_boxes_mask  # noqa: E402
+from .voxelize import DynamicVoxels, HardVoxels, scatter_points, voxelize_dynamic, voxelize_hard  # noqa: E402
