@@ -1,0 +1,14 @@
+"""Datasets, transforms and collation of pc3d's data pipeline (the first stages of the data flow).
+
+``CLASSES`` are the detection classes in label order (``gt_labels`` index into it). Importing this
+package registers the datasets in ``pc3d.registry.DATASETS``, the transforms in ``TRANSFORMS`` and
+``collate_batch`` in mmengine's ``FUNCTIONS`` (config: ``collate_fn=dict(type='pc3d_collate_batch')``);
+it never imports open3d (only the simulator does, when it runs).
+"""
+CLASSES = ("Vehicle", "Pedestrian", "Cyclist")
+
+from . import transforms  # noqa: E402,F401  (registration)
+from .collate import collate_batch  # noqa: E402
+from .synthetic import SyntheticDataset  # noqa: E402
+
+__all__ = ["CLASSES", "SyntheticDataset", "collate_batch"]

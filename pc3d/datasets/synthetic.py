@@ -1,0 +1,77 @@
+"""Dataset reading the simulator's on-disk layout (see ``simulator.writer``), for mmengine's Runner.
+
+An item is a dict of numpy arrays (``collate_batch`` turns them into tensors):
+    points (N, 5) float32 [x, y, z, intensity, elongation], ego frame
+    gt_boxes (M, 7) float32 [x, y, z, dx, dy, dz, heading]
+    gt_labels (M,) int64 (index into ``CLASSES``), gt_num_points (M,) int64, gt_difficulty (M,) int64
+    frame_id str
+Boxes with no LiDAR point are not in ``gt_*`` (they stay on disk as ``empty_boxes``).
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..registry import DATASETS
+from .simulator.writer import load_frame, read_infos
+from .transforms import Compose
+
+
+@DATASETS.register_module()
+class SyntheticDataset(Dataset):
+    """Frames of ``<data_root>/<split>_infos.json`` with a transform ``pipeline``.
+
+    Args:
+        data_root: folder written by ``tools/create_data.py synthetic``.
+        split: 'train' or 'val' (any split name with an info file).
+        pipeline: list of transform configs (``dict(type=...)``) or callables ``t(item, rng)``.
+        max_frames: use only the first ``max_frames`` frames (None = all).
+        seed: None seeds each item's augmentation generator from numpy's global state (which mmengine
+            seeds per worker with ``randomness=dict(seed=...)``) mixed with ``torch.initial_seed()``
+            (which a DataLoader gives each worker afresh every epoch, from torch's seeded generator):
+            reproducible runs, different augmentations per epoch. An int makes item ``i``'s
+            augmentation a fixed function of ``(seed, i)`` (reproducible debugging, tests).
+        test_mode: accepted for mmengine compatibility; evaluation pipelines simply omit augmentation.
+    """
+
+    def __init__(self, data_root, split="train", pipeline=(), max_frames=None, seed=None, test_mode=False):
+        from . import CLASSES
+
+        self.data_root = Path(data_root)
+        self.split = split
+        self.infos, frames = read_infos(self.data_root, split)
+        self.frames = frames[:max_frames] if max_frames is not None else frames
+        self.pipeline = Compose(pipeline)
+        self.seed = seed
+        self.test_mode = test_mode
+        self.metainfo = {"classes": CLASSES}
+
+    def __len__(self):
+        return len(self.frames)
+
+    def frame_path(self, index):
+        return self.data_root / self.frames[index]["path"]
+
+    def get_data_info(self, index):
+        """The item before the pipeline (arrays straight from the frame file)."""
+        data = load_frame(self.frame_path(index))
+        return {
+            "points": data["points"],
+            "gt_boxes": data["gt_boxes"],
+            "gt_labels": data["gt_labels"],
+            "gt_num_points": data["gt_num_points"],
+            "gt_difficulty": data["gt_difficulty"],
+            "frame_id": data["frame_id"],
+        }
+
+    def _rng(self, index):
+        if self.seed is None:
+            return np.random.default_rng([np.random.randint(0, 2 ** 31 - 1), torch.initial_seed() % 2 ** 63])
+        return np.random.default_rng([int(self.seed), int(index)])
+
+    def __getitem__(self, index):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} frames of split {self.split!r}")
+        index = index % len(self)
+        return self.pipeline(self.get_data_info(index), self._rng(index))
