@@ -20,7 +20,8 @@ def parse_args(argv=None):
     parser.add_argument("--work-dir", help="where logs go (default work_dirs/<config name>)")
     parser.add_argument("--show-dir", help="write BEV PNGs (points, GT green, predictions red) here")
     parser.add_argument("--show-score-thr", type=float, default=0.3, help="lowest prediction score drawn")
-    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                        help="'pytorch' under torchrun (tools/dist_test.sh), 'slurm' for one srun task per process")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config keys, e.g. test_dataloader.dataset.max_frames=10")
     args = parser.parse_args(argv)
@@ -43,7 +44,11 @@ def main(argv=None):
         cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [
             dict(type="BEVVisualizationHook", out_dir=osp.abspath(args.show_dir), score_threshold=args.show_score_thr,
                  pc_range=cfg.get("point_cloud_range"))]
-    from pc3d.engine import Runner  # registers pc3d's hooks and the checkpoint-loading fix
+    from pc3d.engine import Runner, setup_distributed  # registers pc3d's hooks and the checkpoint-loading fix
+    from pc3d.engine.resume import check_checkpoint
+
+    check_checkpoint(args.checkpoint)  # a clear error for a missing, truncated or corrupt file
+    setup_distributed(cfg)  # backend by device; on CPU the process group is created here
 
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

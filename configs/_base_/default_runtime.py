@@ -9,10 +9,12 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='ProgressBarHook')]
+# ResumeStateHook: RNG states in checkpoints (exact resume), checkpoints loadable with weights_only=True.
+custom_hooks = [dict(type='ProgressBarHook'), dict(type='ResumeStateHook')]
 
+# dist_cfg.backend unset: tools/train.py picks nccl on CUDA, gloo on CPU (pc3d.engine.setup_distributed).
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='gloo'))
+               dist_cfg=dict(timeout=1800))
 
 # Scalars (losses, lr, metrics) go to the work dir's vis_data/ as JSON and TensorBoard event files.
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]

@@ -14,6 +14,8 @@ class Runner(MMEngineRunner):
     """
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
+        if self.rank != 0:  # mmengine's save_checkpoint writes on rank 0 only (master_only)
+            return
         tmp_name = f".{filename}.tmp"
         try:
             super().save_checkpoint(out_dir, tmp_name, *args, **kwargs)

@@ -10,6 +10,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr / 100, by_epoch=True,
          convert_to_iter_based=True, begin=0, end=max_epochs),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
+# Resumes mid-epoch (pc3d.engine.resume) where mmengine's EpochBasedTrainLoop restarts the epoch.
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
