@@ -127,7 +127,16 @@ def _batch(root, split, indices, pipeline):
     return collate_batch([ds[i] for i in indices])
 
 
-def test_training_loss_falls(synthetic_root):
+@pytest.fixture
+def one_thread():
+    """Single-threaded torch: a few small convs gain nothing from threads on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_training_loss_falls(synthetic_root, one_thread):
     torch.manual_seed(0)
     model = build(tiny_model_cfg())
     pipeline = [dict(type="RangeFilter", point_cloud_range=TINY_RANGE)]
@@ -161,10 +170,11 @@ def test_gt_as_prediction_scores_one_end_to_end(synthetic_root):
     """Dataset -> collate -> data preprocessor -> WaymoMetric, with GT copied into the prediction fields."""
     from mmengine.evaluator import Evaluator
 
+    from pc3d.evaluation.waymo import WaymoMetric
     from pc3d.models import PointsDataPreprocessor
 
     pipeline = [dict(type="RangeFilter", point_cloud_range=[-75.0, -75.0, -3.0, 75.0, 75.0, 6.0])]
-    evaluator = Evaluator(dict(type="WaymoMetric"))
+    evaluator = Evaluator(WaymoMetric())
     pre = PointsDataPreprocessor()
     for split, idx in (("val", [0, 1]), ("train", [0, 1, 2])):
         samples = pre(_batch(synthetic_root, split, idx, pipeline))["data_samples"]
@@ -176,7 +186,7 @@ def test_gt_as_prediction_scores_one_end_to_end(synthetic_root):
     assert metrics["Vehicle/L1_AP"] == pytest.approx(1.0) and metrics["Vehicle/L1_APH"] == pytest.approx(1.0)
     assert metrics["Vehicle/L2_AP"] == pytest.approx(1.0)
     # Shifting every prediction by 3 m breaks every match: the same path then scores 0.
-    evaluator = Evaluator(dict(type="WaymoMetric"))
+    evaluator = Evaluator(WaymoMetric())
     samples = pre(_batch(synthetic_root, "val", [0, 1], pipeline))["data_samples"]
     for s in samples:
         shifted = s["gt_boxes"].clone()
@@ -184,6 +194,15 @@ def test_gt_as_prediction_scores_one_end_to_end(synthetic_root):
         s.update(pred_boxes=shifted, pred_scores=torch.ones(len(shifted)), pred_labels=s["gt_labels"].clone())
     evaluator.process(samples)
     assert evaluator.evaluate(2)["Vehicle/L1_AP"] == 0.0
+
+
+def test_frame_without_points_predicts_nothing():
+    model = build(tiny_model_cfg()).eval()
+    model.head.test_cfg["score_threshold"] = 0.5  # the untrained head's constant output is sigmoid(-2.19) = 0.1
+    points = torch.tensor([[0.0, 100.0, 100.0, 0.0, 0.5, 0.0]])  # one point, outside the range
+    with torch.no_grad():
+        out = model(inputs=dict(points=points, batch_size=1), data_samples=[dict(frame_id="empty")], mode="predict")
+    assert out[0]["frame_id"] == "empty" and out[0]["pred_boxes"].shape == (0, 7)
 
 
 def test_bad_inputs_raise_clear_errors():

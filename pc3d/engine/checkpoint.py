@@ -4,10 +4,27 @@ torch >= 2.6 loads with ``weights_only=True`` by default, which refuses any pick
 know. mmengine 0.10.7 stores its ``MessageHub`` state (``HistoryBuffer`` objects holding numpy
 arrays) in every checkpoint, so ``Runner.resume`` fails. Instead of turning the safe loader off, the
 few classes such a checkpoint contains are added to torch's allow-list.
+
+``HistoryBuffer`` pickles its statistics functions as ``getattr(HistoryBuffer, 'mean')`` etc.
+Allow-listing ``builtins.getattr`` itself would let a malicious file reach any attribute of any
+allowed object, so that global name is bound to :func:`_history_buffer_getattr`, which only resolves
+HistoryBuffer's own statistics methods.
 """
+import pickle
+
 import torch
 
 _allowed = False
+
+
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` restricted to what mmengine checkpoints need: HistoryBuffer's statistics methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f"checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics "
+                                 "methods are allowed")
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -21,5 +38,7 @@ def allow_mmengine_checkpoints() -> None:
     safe = [HistoryBuffer, np.ndarray, np.dtype, np._core.multiarray._reconstruct, np._core.multiarray.scalar]
     # numpy pickles a dtype through its class (numpy.dtypes.Float64DType etc.).
     safe += [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_, np.uint8)]
+    safe.append((_history_buffer_getattr, "builtins.getattr"))
+    HistoryBuffer()  # fills HistoryBuffer._statistics_methods with min/max/current/mean
     torch.serialization.add_safe_globals(safe)
     _allowed = True

@@ -43,9 +43,9 @@ class PillarEncoder(nn.Module):
         x = torch.cat([pts, xyz - mean, xyz - centre], dim=-1)
         # Only real points go through Linear-BN (padding would skew the batch statistics).
         real = mask.view(-1)
-        h = torch.relu(self.norm(self.linear(x.view(num_v * max_p, -1)[real])))
+        h = torch.relu(self.norm(self.linear(x.reshape(num_v * max_p, x.shape[-1])[real])))
         dense = h.new_zeros(num_v * max_p, self.out_channels)
         dense[real] = h
         # Post-ReLU features are >= 0, so the zeros in padded slots never win the max.
-        feats = dense.view(num_v, max_p, -1).amax(dim=1) if max_p > 0 else h.new_zeros(num_v, self.out_channels)
+        feats = dense.view(num_v, max_p, self.out_channels).amax(dim=1) if num_v and max_p else h.new_zeros(num_v, self.out_channels)
         return SparseVoxels(feats, coords, tuple(voxels["spatial_shape"]), int(voxels["batch_size"]))
