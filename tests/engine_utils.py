@@ -169,3 +169,35 @@ def load_state_dict(path):
 
     allow_mmengine_checkpoints()
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def train_in_process(argv):
+    """``tools/train.py`` main(argv) in this process; returns the Runner (message hub, model)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pc3d_tools_train", ROOT / "tools" / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main([str(a) for a in argv])
+
+
+def losses(runner):
+    """The per-iteration training losses recorded by the runner's message hub, (iters,) float64."""
+    return runner.message_hub.get_scalar("train/loss").data[0].copy()
+
+
+def model_state(runner):
+    """The trained model's state_dict (unwrapped), detached CPU copies."""
+    from mmengine.model import is_model_wrapper
+
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def assert_state_equal(a, b):
+    """Bit-for-bit equality of two state_dicts."""
+    import torch
+
+    assert a.keys() == b.keys()
+    diff = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not diff, f"{len(diff)} tensors differ, e.g. {diff[:5]}"

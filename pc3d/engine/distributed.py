@@ -11,6 +11,7 @@ On GPU everything is left to mmengine (``nccl``, ``torch.cuda.set_device(LOCAL_R
 """
 import os
 import subprocess
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -20,6 +21,10 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 LAUNCHERS = ("none", "pytorch", "slurm")
+# torch.distributed.nn's all_reduce is the differentiable one (the functional collectives replacing it
+# are not differentiable): silence its deprecation notice, raised on every SyncBN call.
+warnings.filterwarnings("ignore", message=r".*torch\.distributed\.nn\.functional\.all_reduce is deprecated",
+                        category=FutureWarning)
 
 
 def default_backend() -> str:
