@@ -46,12 +46,12 @@ def check_checkpoint(path: str) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, zipfile errors...
-        if "Weights only load failed" in str(e):
-            reason = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), str(e)[:200])
+        reason = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), None)
+        if reason is not None:  # a readable file holding a pickled class or function that is not allow-listed
             raise CheckpointError(f"checkpoint {path} holds objects that torch.load(weights_only=True) refuses "
                                   f"({reason}); load it with weights_only=False only if you trust its source") from e
         raise CheckpointError(f"checkpoint {path} ({osp.getsize(path)} bytes) cannot be loaded: it is truncated "
-                              f"or corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+                              f"or corrupt ({type(e).__name__}: {str(e).splitlines()[-1][:200] if str(e) else ''})") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "meta" not in ckpt:
         raise CheckpointError(f"checkpoint {path} is not an mmengine training checkpoint "
                               f"(keys {sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__})")
