@@ -35,6 +35,8 @@ def _toy_runner(runner_cls, work_dir):
                                             batch_size=1, collate_fn=dict(type="pseudo_collate")),
                       train_cfg=dict(by_epoch=True, max_epochs=1),
                       optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
+                      # One-cycle state pickles its annealing function by name: resume must allow that.
+                      param_scheduler=dict(type="OneCycleLR", eta_max=0.01, total_steps=4, by_epoch=False),
                       default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)))
 
 
@@ -70,18 +72,29 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch, atom
 
 
 def test_resume_loads_mmengine_checkpoint_with_weights_only(tmp_path):
-    """mmengine checkpoints carry MessageHub HistoryBuffers; pc3d.engine allow-lists them for weights_only."""
+    """mmengine checkpoints carry MessageHub HistoryBuffers and scheduler state; pc3d.engine allow-lists
+    exactly those for torch's default ``weights_only`` load."""
     from pc3d.engine import Runner
 
     runner = _toy_runner(Runner, tmp_path)
     runner.train()
     ckpt = torch.load(tmp_path / "epoch_1.pth", map_location="cpu", weights_only=True)
-    assert ckpt["meta"]["epoch"] == 1 and "message_hub" in ckpt
+    assert ckpt["meta"]["epoch"] == 1 and "message_hub" in ckpt and ckpt["param_schedulers"]
     resumed = _toy_runner(Runner, tmp_path)
     resumed._train_loop = resumed.build_train_loop(dict(by_epoch=True, max_epochs=2))
     resumed.resume(str(tmp_path / "epoch_1.pth"))
     assert resumed.epoch == 1
     torch.testing.assert_close(resumed.model.w.detach(), runner.model.w.detach())
+    assert resumed.param_schedulers[0].last_step == runner.param_schedulers[0].last_step
+
+
+def test_checkpoint_getattr_refuses_other_attributes():
+    import pickle
+
+    from pc3d.engine.checkpoint import _checkpoint_getattr
+
+    with pytest.raises(pickle.UnpicklingError, match="does not allow"):
+        _checkpoint_getattr(os, "system")
 
 
 # ---------------------------------------------------------------- command lines
