@@ -1,19 +1,17 @@
 """Training tools: atomic checkpoints, resume under torch's weights_only loading, and the
 train.py / test.py command lines on a tiny config and a few simulated frames."""
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class _ToyModel(nn.Module):
-    pass
 
 
 def _toy_runner(runner_cls, work_dir):
@@ -35,6 +33,8 @@ def _toy_runner(runner_cls, work_dir):
                                             batch_size=1, collate_fn=dict(type="pseudo_collate")),
                       train_cfg=dict(by_epoch=True, max_epochs=1),
                       optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
+                      # One-cycle state pickles its annealing function by name: resume must allow that.
+                      param_scheduler=dict(type="OneCycleLR", eta_max=0.01, total_steps=4, by_epoch=False),
                       default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)))
 
 
@@ -70,18 +70,29 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch, atom
 
 
 def test_resume_loads_mmengine_checkpoint_with_weights_only(tmp_path):
-    """mmengine checkpoints carry MessageHub HistoryBuffers; pc3d.engine allow-lists them for weights_only."""
+    """mmengine checkpoints carry MessageHub HistoryBuffers and scheduler state; pc3d.engine allow-lists
+    exactly those for torch's default ``weights_only`` load."""
     from pc3d.engine import Runner
 
     runner = _toy_runner(Runner, tmp_path)
     runner.train()
     ckpt = torch.load(tmp_path / "epoch_1.pth", map_location="cpu", weights_only=True)
-    assert ckpt["meta"]["epoch"] == 1 and "message_hub" in ckpt
+    assert ckpt["meta"]["epoch"] == 1 and "message_hub" in ckpt and ckpt["param_schedulers"]
     resumed = _toy_runner(Runner, tmp_path)
     resumed._train_loop = resumed.build_train_loop(dict(by_epoch=True, max_epochs=2))
     resumed.resume(str(tmp_path / "epoch_1.pth"))
     assert resumed.epoch == 1
     torch.testing.assert_close(resumed.model.w.detach(), runner.model.w.detach())
+    assert resumed.param_schedulers[0].last_step == runner.param_schedulers[0].last_step
+
+
+def test_checkpoint_getattr_refuses_other_attributes():
+    import pickle
+
+    from pc3d.engine.checkpoint import _checkpoint_getattr
+
+    with pytest.raises(pickle.UnpicklingError, match="does not allow"):
+        _checkpoint_getattr(os, "system")
 
 
 # ---------------------------------------------------------------- command lines
@@ -102,7 +113,7 @@ _base_ = [{str(ROOT / 'configs' / 'centerpoint_pillar_synthetic.py')!r}]
 point_cloud_range = {r}
 model = dict(
     voxelizer=dict(pc_range={r}),
-    voxel_encoder=dict(out_channels=16, pc_range={r}),
+    voxel_encoder=dict(feat_channels=(16,), pc_range={r}),
     bev=dict(in_channels=16),
     backbone2d=dict(in_channels=16, out_channels=(16, 16, 16), layer_nums=(1, 1, 1)),
     neck=dict(in_channels=(16, 16, 16), out_channels=(8, 8, 8)),
@@ -145,3 +156,35 @@ def test_train_resume_and_test_cli(tmp_path, synthetic_root):
     pngs = sorted(p.name for p in show.glob("*.png"))
     assert pngs == ["val_000000.png", "val_000001.png"]
     assert all((show / p).stat().st_size > 10_000 for p in pngs)
+
+
+# ---------------------------------------------------------------- BEV pictures
+def test_box_corners_follow_heading():
+    from pc3d.visualization import box_corners_bev
+
+    # A 4 x 2 box at (10, 5) turned by +90 degrees: its length now runs along y.
+    corners = box_corners_bev(torch.tensor([[10.0, 5.0, 0.0, 4.0, 2.0, 1.5, math.pi / 2]]))[0]
+    expect = [[9.0, 7.0], [9.0, 3.0], [11.0, 3.0], [11.0, 7.0]]  # front-left first, counter-clockwise
+    np.testing.assert_allclose(corners, expect, atol=1e-5)
+
+
+def test_draw_bev_colours_gt_green_and_predictions_red(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+
+    from pc3d.visualization import draw_bev
+
+    points = torch.rand(500, 5) * 20 - 10
+    gt = torch.tensor([[-5.0, -5.0, 0.0, 4.0, 2.0, 1.5, 0.0]])
+    pred = torch.tensor([[5.0, 5.0, 0.0, 4.0, 2.0, 1.5, 0.5], [0.0, 0.0, 0.0, 4.0, 2.0, 1.5, 0.0]])
+    path = draw_bev(tmp_path / "a" / "bev.png", points, gt, pred, torch.tensor([0.9, 0.1]),
+                    pc_range=[-10, -10, -2, 10, 10, 4], score_threshold=0.3)
+    img = mpimg.imread(path)[..., :3]
+    green = (img[..., 1] > 0.6) & (img[..., 0] < 0.5) & (img[..., 2] < 0.5)
+    red = (img[..., 0] > 0.8) & (img[..., 1] < 0.3) & (img[..., 2] < 0.3)
+    assert green.sum() > 20 and red.sum() > 20
+    # Only the 0.9 prediction is drawn: the red pixels lie in the upper-right quadrant (+x, +y).
+    rows, cols = (red.nonzero()[0], red.nonzero()[1])
+    assert cols.mean() > img.shape[1] / 2 and rows.mean() < img.shape[0] / 2
+    with pytest.raises(ValueError, match="pred_scores has 1 entries for 2"):
+        draw_bev(tmp_path / "b.png", points, gt, pred, torch.tensor([0.9]))

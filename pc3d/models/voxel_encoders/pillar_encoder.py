@@ -28,7 +28,7 @@ class PillarEncoder(nn.Module):
         super().__init__()
         self.voxel_size, self.pc_range = list(voxel_size), list(pc_range)
         self.linear = nn.Linear(in_channels + 6, out_channels, bias=False)
-        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01)
+        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3)
         self.out_channels = out_channels
 
     def forward(self, voxels: Dict) -> SparseVoxels:
