@@ -14,7 +14,7 @@ REG_BRANCHES = (("center", 2), ("center_z", 1), ("dim", 3), ("rot", 2))
 
 
 def _branch(c_in: int, c_mid: int, c_out: int, bias_init: float = 0.0) -> nn.Sequential:
-    seq = nn.Sequential(nn.Conv2d(c_in, c_mid, 3, padding=1, bias=False), nn.BatchNorm2d(c_mid, eps=1e-3, momentum=0.01),
+    seq = nn.Sequential(nn.Conv2d(c_in, c_mid, 3, padding=1, bias=False), nn.BatchNorm2d(c_mid, eps=1e-3),
                         nn.ReLU(inplace=True), nn.Conv2d(c_mid, c_out, 1))
     nn.init.constant_(seq[-1].bias, bias_init)
     return seq
@@ -41,17 +41,17 @@ class CenterHead(nn.Module):
         self.num_classes = num_classes
         self.grid = BEVGrid.from_config(pc_range, voxel_size, out_size_factor)
         self.shared = nn.Sequential(nn.Conv2d(in_channels, shared_channels, 3, padding=1, bias=False),
-                                    nn.BatchNorm2d(shared_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+                                    nn.BatchNorm2d(shared_channels, eps=1e-3), nn.ReLU(inplace=True))
         # Bias -2.19 = logit(0.1): heatmaps start near-empty so the focal loss does not explode (CenterNet).
         self.heatmap = _branch(shared_channels, head_channels, num_classes, bias_init=-2.19)
         self.reg = nn.ModuleDict({name: _branch(shared_channels, head_channels, c) for name, c in REG_BRANCHES})
-        self.loss_weights = dict(heatmap=1.0, bbox=2.0, **(loss_weights or {}))
+        self.loss_weights = {"heatmap": 1.0, "bbox": 2.0, **(loss_weights or {})}
         if len(code_weights) != CODE_SIZE:
             raise ValueError(f"code_weights needs {CODE_SIZE} entries, got {len(code_weights)}")
         self.register_buffer("code_weights", torch.tensor(code_weights, dtype=torch.float32), persistent=False)
         self.max_objs, self.min_overlap, self.min_radius = max_objs, min_overlap, min_radius
-        self.test_cfg = dict(score_threshold=0.1, pre_max_size=1000, post_max_size=200, nms_iou_threshold=0.2,
-                             **(test_cfg or {}))
+        self.test_cfg = {"score_threshold": 0.1, "pre_max_size": 1000, "post_max_size": 200, "nms_iou_threshold": 0.2,
+                         **(test_cfg or {})}
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """(B, C, H, W) -> dict(heatmap (B, K, H, W) logits, reg (B, CODE_SIZE, H, W))."""
@@ -67,6 +67,7 @@ class CenterHead(nn.Module):
         targets = [encode_targets(b.float(), l.long(), self.grid, self.num_classes, self.max_objs, self.min_overlap,
                                   self.min_radius) for b, l in zip(gt_boxes, gt_labels)]
         heatmap, index, mask, target = (torch.stack(t) for t in zip(*targets))
+        preds = {k: v.float() for k, v in preds.items()}  # losses in float32 even under autocast
         reg = preds["reg"].flatten(2).transpose(1, 2)  # (B, H*W, CODE_SIZE)
         reg = torch.gather(reg, 1, index.unsqueeze(-1).expand(-1, -1, CODE_SIZE))
         return dict(loss_heatmap=self.loss_weights["heatmap"] * gaussian_focal_loss(preds["heatmap"], heatmap),
