@@ -7,6 +7,8 @@ custom_imports = dict(
     allow_failed_imports=False)
 
 num_points = 512
+num_tokens = 32  # FPS centres per shape (both arms)
+group_size = 32  # kNN points per token
 num_classes = 10
 batch_size = 16
 max_epochs = 6

