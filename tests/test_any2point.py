@@ -418,3 +418,31 @@ def test_runner_trains_and_validates_from_a_config(tmp_path):
     for n, p in runner.model.named_parameters():
         if n in frozen_before:
             assert torch.equal(p, frozen_before[n]), n
+
+
+# --- segmentation head ------------------------------------------------------------------------------------
+
+def test_propagate_interpolates_token_features():
+    from pc3d.models.any2point.segmentor import propagate
+
+    centres = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [5.0, 0, 0]]])
+    feats = torch.tensor([[[1.0], [3.0], [100.0]]])
+    out, offset = propagate(torch.tensor([[[0.25, 0, 0], [1.0, 0, 0]]]), centres, feats, k=2)
+    # Weights 1/0.25 and 1/0.75 -> (4 * 1 + 4/3 * 3) / (4 + 4/3) = 1.5; a point on a centre takes its feature.
+    torch.testing.assert_close(out[0, :, 0], torch.tensor([1.5, 3.0]))
+    torch.testing.assert_close(offset[0, 0], torch.tensor([0.25, 0.0, 0.0]))
+
+
+def test_segmentor_losses_and_predicts_per_point():
+    from pc3d.models.any2point import Any2PointSegmentor
+
+    torch.manual_seed(0)
+    model = Any2PointSegmentor(backbone=dict(frozen=dict(config=TINY_DINO), num_tokens=8, group_size=8,
+                                             tokenizer_hidden=16, adapter_hidden=8), num_classes=6, head_hidden=16)
+    pts, lab = unit_cloud(2, 48), torch.randint(0, 6, (2, 48))
+    assert model(pts).shape == (2, 48, 6)
+    loss = model(pts, lab, mode="loss")["loss"]
+    loss.backward()
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    preds = model.eval()(pts, lab, mode="predict")
+    assert preds[1]["pred_point_labels"].shape == (48,) and torch.equal(preds[1]["gt_point_labels"], lab[1])

@@ -101,3 +101,17 @@ def test_accuracy_metric():
     assert metric.evaluate(2) == {"cls/overall_acc": 50.0, "cls/mean_class_acc": 50.0}
     with pytest.raises(ValueError, match="equal-length"):
         classification_accuracy(np.zeros(2), np.zeros(3))
+
+
+def test_point_segmentation_scores():
+    from pc3d.evaluation.classification import PointSegmentationMetric, point_segmentation_scores
+
+    pred, gt = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 2])
+    s = point_segmentation_scores(pred, gt, num_classes=4)
+    assert s["point_acc"] == pytest.approx(4 / 5)
+    assert s["miou"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)  # class 3 neither predicted nor present
+    metric = PointSegmentationMetric()
+    metric.dataset_meta = dict(classes=("a", "b", "c", "d"))
+    metric.process({}, [dict(pred_point_labels=pred[:2], gt_point_labels=gt[:2]),
+                        dict(pred_point_labels=pred[2:], gt_point_labels=gt[2:])])
+    assert metric.evaluate(2)["seg/miou"] == pytest.approx(100 * (1 / 2 + 2 / 3 + 1) / 3)

@@ -76,3 +76,21 @@ def test_helpers_validate_and_rotate():
         SyntheticShapes(num_samples=1, split="dev")
     with pytest.raises(ValueError, match="unknown classes"):
         SyntheticShapes(num_samples=1, classes=("box", "teapot"))
+
+
+def test_part_labels_follow_the_parts():
+    from pc3d.datasets.shapes import PART_NAMES, SHAPE_PARTS, SyntheticShapeParts
+
+    ds = SyntheticShapeParts(num_samples=10, num_points=400, seed=4)
+    cls = SyntheticShapes(num_samples=10, num_points=400, seed=4)
+    np.testing.assert_array_equal(ds.points, cls.points)  # same instances as the classification set
+    for i in range(10):
+        item = ds[i]
+        name = SHAPE_CLASSES[item["label"]]
+        got = {PART_NAMES[j] for j in np.unique(item["point_labels"].numpy())}
+        assert got == set(SHAPE_PARTS[name]), name
+    # Geometry: an unrotated table's top points are above its leg points.
+    p, parts = make_shape("table", 2000, np.random.default_rng(0), noise=0.0, scale=(1, 1), rotate=False,
+                          return_parts=True)
+    top, leg = PART_NAMES.index("table_top"), PART_NAMES.index("table_leg")
+    assert p[parts == top, 2].min() > p[parts == leg, 2].mean()

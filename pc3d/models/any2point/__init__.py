@@ -6,9 +6,10 @@ classification head (classifier.py). ``transformers`` is imported only when a fr
 """
 from .classifier import Any2PointClassifier, count_parameters
 from .encoder import Any2PointBackbone
+from .segmentor import Any2PointSegmentor
 from .frozen import FrozenTransformer
 from .projection import VirtualProjection
 from .tokenizer import PointTokenizer, farthest_point_sample, knn_group
 
-__all__ = ["Any2PointBackbone", "Any2PointClassifier", "FrozenTransformer", "PointTokenizer", "VirtualProjection",
+__all__ = ["Any2PointBackbone", "Any2PointClassifier", "Any2PointSegmentor", "FrozenTransformer", "PointTokenizer", "VirtualProjection",
            "count_parameters", "farthest_point_sample", "knn_group"]
