@@ -380,8 +380,11 @@ def test_configs_are_complete_runner_configs(path):
     cfg = Config.fromfile(str(path))
     for key in ("model", "train_dataloader", "val_dataloader", "val_evaluator", "train_cfg", "optim_wrapper"):
         assert key in cfg, f"{path.name} lacks {key}"
-    assert cfg.model.type == "Any2PointClassifier"
-    assert cfg.val_evaluator.type == "ClassificationAccuracy"
+    from pc3d.registry import METRICS, MODELS
+
+    assert MODELS.get(cfg.model.type) is not None and METRICS.get(cfg.val_evaluator.type) is not None
+    seg = cfg.model.type == "Any2PointSegmentor"
+    assert cfg.val_evaluator.type == ("PointSegmentationMetric" if seg else "ClassificationAccuracy")
 
 
 def _tiny_runner_cfg(tmp_path):
