@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests run against this checkout's pc3d (and its built pc3d/_C*.so), whatever is installed.
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared"
+# ../shared beside the checkout (CI, the main checkout); PC3D_SHARED_DIR points elsewhere (worktrees).
+SHARED = Path(os.environ.get("PC3D_SHARED_DIR", ROOT.parent / "shared"))
 REAL_LIDAR_DIR = SHARED / "data" / "real_lidar"
 
 

@@ -13,5 +13,6 @@ from .synthetic import SyntheticDataset  # noqa: E402
 from .waymo import WaymoDataset  # noqa: E402
 from .nuscenes import NuScenesDataset  # noqa: E402
 from .scannet import ScanNetDataset  # noqa: E402
+from . import modelnet, scanobjectnn, shapes  # noqa: E402,F401  (object datasets for Any2Point)
 
 __all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "NuScenesDataset", "ScanNetDataset", "collate_batch"]

@@ -1,4 +1,5 @@
 """Evaluation metrics equal to the official ones: Waymo (no TensorFlow), nuScenes, ScanNet."""
+from pc3d.evaluation import classification  # noqa: F401  (ClassificationAccuracy, PointSegmentationMetric)
 from pc3d.evaluation.ap import average_precision, precision_recall
 from pc3d.evaluation.nuscenes import NuScenesMetric, nuscenes_detection_metrics
 from pc3d.evaluation.scannet import ScanNetDetMetric, scannet_detection_metrics

@@ -2,7 +2,7 @@
 
 Importing this package does not import spconv: the sparse-conv backbone imports it when built.
 """
-from . import backbones2d, backbones3d, bev, detectors, heads, voxel_encoders  # noqa: F401
+from . import any2point, backbones2d, backbones3d, bev, detectors, heads, segmentors, voxel_encoders  # noqa: F401
 from .data_preprocessor import PointsDataPreprocessor
 from .voxelizers import DynamicVoxelizer, HardVoxelizer
 
