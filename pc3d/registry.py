@@ -10,11 +10,29 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 
-MODELS = Registry("model", parent=MMENGINE_MODELS, scope="pc3d", locations=["pc3d.models"])
-DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="pc3d", locations=["pc3d.datasets"])
-TRANSFORMS = Registry("transform", parent=MMENGINE_TRANSFORMS, scope="pc3d", locations=["pc3d.datasets"])
-METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="pc3d", locations=["pc3d.evaluation"])
-HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="pc3d", locations=["pc3d.engine"])
-DATA_SAMPLERS = Registry("data sampler", parent=MMENGINE_DATA_SAMPLERS, scope="pc3d", locations=["pc3d.datasets"])
+
+class PC3DRegistry(Registry):
+    """A registry that resolves names in pc3d's scope whatever mmengine's current default scope is.
+
+    mmengine looks names up in the registry of the *current default scope*; a Runner built earlier in
+    the process with another ``default_scope`` (mmengine's default is ``'mmengine'``) would otherwise
+    make ``TRANSFORMS.build(dict(type='RangeFilter'))`` fail. Names of other scopes still resolve
+    through the parent chain or an explicit ``'scope.Name'`` prefix.
+    """
+
+    def build(self, cfg, *args, **kwargs):
+        current = DefaultScope.get_current_instance()
+        if current is None or current.scope_name == self.scope:
+            return super().build(cfg, *args, **kwargs)
+        with DefaultScope.overwrite_default_scope(self.scope):
+            return super().build(cfg, *args, **kwargs)
+
+
+MODELS = PC3DRegistry("model", parent=MMENGINE_MODELS, scope="pc3d", locations=["pc3d.models"])
+DATASETS = PC3DRegistry("dataset", parent=MMENGINE_DATASETS, scope="pc3d", locations=["pc3d.datasets"])
+TRANSFORMS = PC3DRegistry("transform", parent=MMENGINE_TRANSFORMS, scope="pc3d", locations=["pc3d.datasets"])
+METRICS = PC3DRegistry("metric", parent=MMENGINE_METRICS, scope="pc3d", locations=["pc3d.evaluation"])
+HOOKS = PC3DRegistry("hook", parent=MMENGINE_HOOKS, scope="pc3d", locations=["pc3d.engine"])
+DATA_SAMPLERS = PC3DRegistry("data sampler", parent=MMENGINE_DATA_SAMPLERS, scope="pc3d", locations=["pc3d.datasets"])

@@ -65,3 +65,16 @@ def test_peak_memory_sees_a_large_allocation():
     if peak is None:
         pytest.skip("/proc/self/clear_refs is not writable here: peak RSS cannot be reset")
     assert 200 < peak < 600
+
+
+def test_registries_resolve_pc3d_names_under_another_default_scope():
+    """A Runner built earlier with another default scope must not hide pc3d's registered classes."""
+    from mmengine.registry import DefaultScope
+
+    import pc3d.datasets  # noqa: F401  (registration)
+    from pc3d.registry import TRANSFORMS
+
+    with DefaultScope.overwrite_default_scope("mmengine"):
+        t = TRANSFORMS.build(dict(type="RangeFilter", point_cloud_range=[-1, -1, -1, 1, 1, 1]))
+        assert DefaultScope.get_current_instance().scope_name == "mmengine"
+    assert type(t).__name__ == "RangeFilter"

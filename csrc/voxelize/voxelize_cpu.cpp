@@ -113,8 +113,11 @@ void group_points(const float* pts, int64_t n, int64_t ncol, const int64_t* bidx
                   int64_t max_voxels, int32_t* point_coords, Grouping<Item>& out) {
   const RadixPlan plan(bits_for(static_cast<uint64_t>(g.cells * g.batch_size - 1)));
   std::vector<int32_t> hist0;
-  out.ws.reset(new Workspace(Workspace::bytes_for({2 * sizeof(Item) * n, sizeof(int32_t) * (n + 1),
-                                                    3 * sizeof(int32_t) * n})));
+  // One entry per take() below (each take may spend up to 63 bytes on alignment): items, tmp,
+  // group_start (m + 1 <= n + 1), mark (n), group_voxel (<= n), voxel_group (<= n).
+  out.ws.reset(new Workspace(Workspace::bytes_for({sizeof(Item) * n, sizeof(Item) * n, sizeof(int32_t) * (n + 1),
+                                                    sizeof(int32_t) * n, sizeof(int32_t) * n,
+                                                    sizeof(int32_t) * n})));
   Workspace& ws = *out.ws;
   Item* items = ws.take<Item>(n);
   Item* tmp = ws.take<Item>(n);
