@@ -9,17 +9,15 @@ Boxes with no LiDAR point are not in ``gt_*`` (they stay on disk as ``empty_boxe
 """
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from ..registry import DATASETS
+from .base import PipelineDataset
 from .simulator.writer import load_frame, read_infos
 from .transforms import Compose
 
 
 @DATASETS.register_module()
-class SyntheticDataset(Dataset):
+class SyntheticDataset(PipelineDataset):
     """Frames of ``<data_root>/<split>_infos.json`` with a transform ``pipeline``.
 
     Args:
@@ -65,13 +63,5 @@ class SyntheticDataset(Dataset):
             "frame_id": data["frame_id"],
         }
 
-    def _rng(self, index):
-        if self.seed is None:
-            return np.random.default_rng([np.random.randint(0, 2 ** 31 - 1), torch.initial_seed() % 2 ** 63])
-        return np.random.default_rng([int(self.seed), int(index)])
-
-    def __getitem__(self, index):
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} frames of split {self.split!r}")
-        index = index % len(self)
-        return self.pipeline(self.get_data_info(index), self._rng(index))
+    def items_description(self):
+        return f"frames of split {self.split!r}"

@@ -18,10 +18,9 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from ...registry import DATASETS
+from ..base import PipelineDataset
 from ..transforms import Compose
 from .boxes import DETECTION_NAMES, label_indices
 from .sweeps import load_multisweep
@@ -55,7 +54,7 @@ def load_infos(path) -> tuple[dict, list]:
 
 
 @DATASETS.register_module()
-class NuScenesDataset(Dataset):
+class NuScenesDataset(PipelineDataset):
     """nuScenes keyframes with ``sweeps`` previous sweeps and a transform ``pipeline``.
 
     Args:
@@ -123,13 +122,5 @@ class NuScenesDataset(Dataset):
             "bike_racks": info["bike_racks"],
         }
 
-    def _rng(self, index):
-        if self.seed is None:
-            return np.random.default_rng([np.random.randint(0, 2 ** 31 - 1), torch.initial_seed() % 2 ** 63])
-        return np.random.default_rng([int(self.seed), int(index)])
-
-    def __getitem__(self, index):
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples of {self.info_file}")
-        index = index % len(self)
-        return self.pipeline(self.get_data_info(index), self._rng(index))
+    def items_description(self):
+        return f"samples of {self.info_file}"

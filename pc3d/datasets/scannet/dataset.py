@@ -12,17 +12,16 @@ An item is a dict of numpy arrays (``pc3d.datasets.collate.collate_batch`` batch
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from ...registry import DATASETS
+from ..base import PipelineDataset
 from ..transforms import Compose
 from .convert import load_scene, read_infos
 from .labels import SCANNET_DET_CLASSES, SCANNET_SEG_CLASSES
 
 
 @DATASETS.register_module()
-class ScanNetDataset(Dataset):
+class ScanNetDataset(PipelineDataset):
     """Scenes of ``<data_root>/scannet_infos_<split>.json`` with a transform ``pipeline``.
 
     Args:
@@ -65,13 +64,5 @@ class ScanNetDataset(Dataset):
                 "pts_instance_mask": data["pts_instance_mask"].astype(np.int64),
                 "gt_boxes": boxes, "gt_labels": data["gt_labels"].astype(np.int64), "frame_id": row["scene_id"]}
 
-    def _rng(self, index):
-        if self.seed is None:
-            return np.random.default_rng([np.random.randint(0, 2 ** 31 - 1), torch.initial_seed() % 2 ** 63])
-        return np.random.default_rng([int(self.seed), int(index)])
-
-    def __getitem__(self, index):
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} scenes of split {self.split!r}")
-        index = index % len(self)
-        return self.pipeline(self.get_data_info(index), self._rng(index))
+    def items_description(self):
+        return f"scenes of split {self.split!r}"

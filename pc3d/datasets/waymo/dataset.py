@@ -12,9 +12,9 @@ not ground truth (the metric drops them too) and stay only on disk.
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from ...registry import DATASETS
+from ..base import PipelineDataset
 from ..transforms import Compose
 from . import schema as S
 
@@ -52,7 +52,7 @@ def points_to_item_points(points, drop_nlz=True, tanh_intensity=False):
 
 
 @DATASETS.register_module()
-class WaymoDataset(Dataset):
+class WaymoDataset(PipelineDataset):
     """Waymo frames with a transform ``pipeline``.
 
     Args:
@@ -151,13 +151,5 @@ class WaymoDataset(Dataset):
         item["frame_id"] = frame_id
         return item
 
-    def _rng(self, index):
-        if self.seed is None:
-            return np.random.default_rng(np.random.randint(0, 2 ** 31 - 1))
-        return np.random.default_rng([int(self.seed), int(index)])
-
-    def __getitem__(self, index):
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} Waymo frames of split {self.split!r}")
-        index = index % len(self)
-        return self.pipeline(self.get_data_info(index), self._rng(index))
+    def items_description(self):
+        return f"Waymo frames of split {self.split!r}"
