@@ -1,5 +1,8 @@
 # pc3d: the two entry points are `make demo` and `make test` (both set up .venv first when needed).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip warns about every absent local index folder of this machine's pip.conf: keep the log readable.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -23,17 +26,17 @@ $(STAMP): requirements.txt requirements-test.txt
 	@if [ ! -x $(PY) ]; then \
 	  if python3 -c 'import torch' 2>/dev/null; then python3 -m venv --system-site-packages $(VENV); \
 	  else python3 -m venv $(VENV); fi; fi
-	$(PIP) install -q --upgrade pip setuptools wheel ninja
-	$(PY) -c 'import torch' 2>/dev/null || $(PIP) install -q torch==2.13.0
+	$(PIP) install -q --upgrade pip setuptools wheel ninja $(QUIET_PIP)
+	$(PY) -c 'import torch' 2>/dev/null || $(PIP) install -q torch==2.13.0 $(QUIET_PIP)
 	@# Pin the torch that is now installed so nothing below can swap it for a CUDA build.
 	$(PY) -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > $(VENV)/torch-pin.txt
-	$(PIP) install -q -c $(VENV)/torch-pin.txt -r requirements.txt -r requirements-test.txt
+	$(PIP) install -q -c $(VENV)/torch-pin.txt -r requirements.txt -r requirements-test.txt $(QUIET_PIP)
 	@# The official nuScenes eval, for the equality tests: --no-deps bypasses its numpy<2 pin.
-	$(PIP) install -q -c $(VENV)/torch-pin.txt --no-deps nuscenes-devkit==1.2.0
+	$(PIP) install -q -c $(VENV)/torch-pin.txt --no-deps nuscenes-devkit==1.2.0 $(QUIET_PIP)
 	@# torch-scatter has no wheel on PyPI: it builds against the installed torch (set
 	@# PC3D_WHEELHOUSE to a folder with a prebuilt wheel to skip the ~11 min build).
 	$(PIP) install -q -c $(VENV)/torch-pin.txt --no-build-isolation \
-	  $(if $(PC3D_WHEELHOUSE),--find-links $(PC3D_WHEELHOUSE)) torch-scatter==2.1.2
+	  $(if $(PC3D_WHEELHOUSE),--find-links $(PC3D_WHEELHOUSE)) torch-scatter==2.1.2 $(QUIET_PIP)
 	touch $@
 
 # The compiled op library pc3d._C (incremental through ninja).
