@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-test.txt
 	$(PIP) install -q --upgrade pip setuptools wheel ninja $(QUIET_PIP)
 	$(PY) -c 'import torch' 2>/dev/null || $(PIP) install -q torch==2.13.0 $(QUIET_PIP)
 	@# Pin the torch that is now installed so nothing below can swap it for a CUDA build.
-	$(PY) -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > $(VENV)/torch-pin.txt
+	$(PY) -W ignore -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > $(VENV)/torch-pin.txt
 	$(PIP) install -q -c $(VENV)/torch-pin.txt -r requirements.txt -r requirements-test.txt $(QUIET_PIP)
 	@# The official nuScenes eval, for the equality tests: --no-deps bypasses its numpy<2 pin.
 	$(PIP) install -q -c $(VENV)/torch-pin.txt --no-deps nuscenes-devkit==1.2.0 $(QUIET_PIP)
