@@ -124,7 +124,12 @@ void group_points(const float* pts, int64_t n, int64_t ncol, const int64_t* bidx
   out.sorted = sorted;
 
   // Step 3: run starts, counted per chunk then written at the chunk's prefix offset.
-  const int64_t mchunks = num_chunks(m);
+  // The light passes below (a compare or a flag per element) run on one thread: with 2 threads they
+  // would save ~0.1 ms each on a quiet machine, but every fork/join costs a scheduler round trip on
+  // a busy one (measured: 2-thread runs 10x slower than 1-thread ones with ~9 joins per call). The
+  // heavy passes (keys, radix scatters, voxel fill) stay parallel. The chunked code is kept so a
+  // chunk count > 1 stays correct.
+  const int64_t mchunks = 1;
   std::vector<int64_t> starts(mchunks + 1, 0);
   auto is_start = [&](int64_t j) { return j == 0 || sorted[j].key() != sorted[j - 1].key(); };
   if (mchunks > 1) {
@@ -139,8 +144,8 @@ void group_points(const float* pts, int64_t n, int64_t ncol, const int64_t* bidx
   out.group_start = gs;
   // Step 4 rides along: mark[first point of run g] = g (stable sort -> first item = lowest index).
   int32_t* mk = ws.take<int32_t>(n);
-  const int64_t nchunks = num_chunks(n);
-  for_chunks(n, nchunks, [&](int64_t, int64_t b, int64_t e) { std::fill(mk + b, mk + e, -1); });
+  const int64_t nchunks = 1;
+  std::fill(mk, mk + n, -1);
   for_chunks(m, mchunks, [&](int64_t c, int64_t b, int64_t e) {
     int64_t o = starts[c];
     for (int64_t j = b; j < e; ++j) {
@@ -283,12 +288,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dynamic_impl(const at::Tensor& pt
   const int32_t* gv = gr.group_voxel;
   const Item* sorted = gr.sorted;
   const int32_t* pcs = point_coords.data_ptr<int32_t>();
-  for_chunks(n, num_chunks(n), [&](int64_t, int64_t b, int64_t e) {
+  for_chunks(n, 1, [&](int64_t, int64_t b, int64_t e) {  // light passes: one thread (see group_points)
     for (int64_t i = b; i < e; ++i) {
       if (pcs[4 * i] < 0) pv[i] = -1;  // dropped point (kept points have b >= 0)
     }
   });
-  for_chunks(gr.num_groups, num_chunks(gr.num_groups), [&](int64_t, int64_t b, int64_t e) {
+  for_chunks(gr.num_groups, 1, [&](int64_t, int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t v = gv[r];
       for (int64_t j = gs[r]; j < gs[r + 1]; ++j) pv[sorted[j].idx()] = v;
