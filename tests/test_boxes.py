@@ -256,7 +256,7 @@ def test_nms_ties_keep_lower_index_first():
 
 
 def test_nms_threshold_is_strict():
-    # Unit squares offset by 0.5: IoU exactly 1/3 (in float64, the rounding of 1/3 sits below the float).
+    # Unit squares offset by 0.5: IoU 1/3. Suppression needs IoU > threshold, so IoU == threshold keeps.
     boxes = T([box(), box(x=0.5)])
     scores = torch.tensor([0.9, 0.8], dtype=torch.float64)
     iou = iou_bev_rotated(boxes, boxes)[0, 1].item()
@@ -353,6 +353,28 @@ BAD_CALLS = [
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_cpu_kernels_check_values_themselves():
+    """Called without the Python face, the CPU kernels still reject bad boxes with ValueError."""
+    nan_box = T([box(), box(z=float("nan"))], torch.float32)
+    with pytest.raises(ValueError, match=r"a \(2, 7\) has a non-finite value.*row 1"):
+        torch.ops.pc3d.iou_3d_rotated(nan_box, GOOD)
+    with pytest.raises(ValueError, match=r"boxes \(1, 7\) has a negative size"):
+        torch.ops.pc3d.nms_bev_rotated(T([box(dx=-1.0)], torch.float32), torch.zeros(1), 0.5)
+    with pytest.raises(ValueError, match=r"boxes \(2, 7\) has a non-finite"):
+        torch.ops.pc3d.points_in_boxes_mask(torch.zeros(3, 3), nan_box)
+
+
+def test_benchmark_baselines_agree_with_ops():
+    """The plain-torch baselines of the 'boxes' benchmark suite compute the same thing (small sizes)."""
+    from pc3d.benchmark import suite_boxes
+
+    boxes, scores = suite_boxes.detections(300, seed=7)
+    boxes = boxes.double()
+    torch.testing.assert_close(suite_boxes.torch_iou_3d(boxes[:60], boxes[60:140]),
+                               iou_3d_rotated(boxes[:60], boxes[60:140]), rtol=0, atol=1e-9)
+    assert torch.equal(suite_boxes.torch_nms_bev(boxes, scores, 0.1), nms_bev_rotated(boxes, scores, 0.1))
 
 
 def test_meta_device_mismatch_is_reported():

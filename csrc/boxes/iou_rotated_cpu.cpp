@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "boxes/box_checks_cpu.h"
 #include "boxes/box_geometry.h"
 
 namespace pc3d {
@@ -28,6 +29,10 @@ at::Tensor iou_rotated_cpu(const at::Tensor& a_in, const at::Tensor& b_in) {
   const at::Tensor a = a_in.contiguous();
   const at::Tensor b = b_in.contiguous();
   const int64_t n = a.size(0), m = b.size(0);
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "iou_rotated_check", [&] {
+    check_box_values<scalar_t>(a, "a");
+    check_box_values<scalar_t>(b, "b");
+  });
   at::Tensor out = at::empty({n, m}, a.options());
   if (n == 0 || m == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "iou_rotated_cpu", [&] {

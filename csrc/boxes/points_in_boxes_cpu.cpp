@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "boxes/box_checks_cpu.h"
 #include "boxes/box_geometry.h"
 
 namespace pc3d {
@@ -25,6 +26,7 @@ void check_inputs(const at::Tensor& points, const at::Tensor& boxes) {
 
 template <typename scalar_t>
 std::vector<Box> make_boxes(const at::Tensor& boxes) {
+  check_box_values<scalar_t>(boxes, "boxes");
   const scalar_t* pb = boxes.data_ptr<scalar_t>();
   std::vector<Box> out(boxes.size(0));
   for (int64_t j = 0; j < boxes.size(0); ++j) out[j] = make_box(pb + 7 * j);
@@ -41,7 +43,9 @@ at::Tensor points_in_boxes_cpu(const at::Tensor& points_in, const at::Tensor& bo
   AT_DISPATCH_FLOATING_TYPES(points.scalar_type(), "points_in_boxes_cpu", [&] {
     const std::vector<Box> bb = make_boxes<scalar_t>(boxes);
     const scalar_t* pp = points.data_ptr<scalar_t>();
-    at::parallel_for(0, n, 2048, [&](int64_t begin, int64_t end) {
+    // ~5 ns per (point, box) test: tasks of >= 64k tests amortise the OpenMP region.
+    const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(m, 1));
+    at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const double x = pp[3 * i], y = pp[3 * i + 1], z = pp[3 * i + 2];
         int64_t found = -1;
