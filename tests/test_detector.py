@@ -219,3 +219,40 @@ def test_bad_inputs_raise_clear_errors():
         PointsDataPreprocessor()({"gt_boxes": []})
     with pytest.raises(ValueError, match="code_weights needs 8"):
         build(dict(tiny_model_cfg()["head"], code_weights=(1.0,) * 7))
+
+
+def test_sparse_conv_backbone_trains_on_cpu():
+    """spconv's CPU backward asks CUDA for a stream; pc3d's compat patch makes it run (and only there)."""
+    pytest.importorskip("spconv")
+    from pc3d.models.structures import SparseVoxels
+
+    torch.manual_seed(0)
+    backbone = build(dict(type="SparseConvBackbone", in_channels=4, stage_channels=(8, 8, 16), stage_blocks=(1, 1, 1),
+                          stage_strides=((2, 2, 2), (2, 2, 2)), out_channels=16))
+    coords = torch.unique(torch.stack([torch.randint(0, 2, (300,)), torch.randint(0, 16, (300,)),
+                                       torch.randint(0, 32, (300,)), torch.randint(0, 32, (300,))], 1), dim=0).int()
+    feats = torch.randn(len(coords), 4, requires_grad=True)
+    out = backbone(SparseVoxels(feats, coords, (16, 32, 32), 2))
+    # z: 16 -> 8 -> 4, then the (3, 1, 1) stride-2 squeeze -> 2; x/y: 32 -> 16 -> 8.
+    assert out.spatial_shape == (2, 8, 8) and out.feats.shape[1] == 16 and out.batch_size == 2
+    assert set(out.coords[:, 0].tolist()) <= {0, 1}
+    bev = build(dict(type="BEVScatter", in_channels=16, num_slices=2))(out)
+    assert bev.shape == (2, 32, 8, 8)
+    bev.square().sum().backward()
+    assert feats.grad is not None and feats.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in backbone.parameters())
+
+
+def test_bev_scatter_places_features_at_their_cells():
+    from pc3d.models.structures import SparseVoxels
+
+    scatter = build(dict(type="BEVScatter", in_channels=2, num_slices=3))
+    coords = torch.tensor([[0, 0, 1, 2], [1, 2, 3, 0], [1, 1, 3, 0]], dtype=torch.int32)
+    feats = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    bev = scatter(SparseVoxels(feats, coords, (3, 4, 5), 2))
+    assert bev.shape == (2, 6, 4, 5)
+    assert bev[0, 0:2, 1, 2].tolist() == [1.0, 2.0]  # z-slice 0 -> channels 0..1
+    assert bev[1, 4:6, 3, 0].tolist() == [3.0, 4.0] and bev[1, 2:4, 3, 0].tolist() == [5.0, 6.0]
+    assert bev.abs().sum() == feats.sum()
+    with pytest.raises(ValueError, match="expects 3 z-slices"):
+        scatter(SparseVoxels(feats, coords, (2, 4, 5), 2))

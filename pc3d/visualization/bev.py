@@ -55,9 +55,11 @@ def draw_bev(path, points, gt_boxes=None, pred_boxes=None, pred_scores=None, pc_
         pts = pts[:: int(np.ceil(len(pts) / max_points))]
     fig, ax = plt.subplots(figsize=(10, 10))
     if len(pts):
+        # Grey from mid (ground) to black (highest points): legible at any zoom, boxes stay on top.
         z = pts[:, 2]
-        ax.scatter(pts[:, 0], pts[:, 1], s=0.05, c=z, cmap="Greys", vmin=np.percentile(z, 2) - 1,
-                   vmax=np.percentile(z, 98), linewidths=0, rasterized=True)
+        lo, hi = np.percentile(z, 2), np.percentile(z, 98)
+        ax.scatter(pts[:, 0], pts[:, 1], s=0.3, c=z, cmap="Greys", vmin=lo - (hi - lo + 1e-3), vmax=hi,
+                   linewidths=0, rasterized=True)
     gt, pred, scores = _np(gt_boxes, cols=7), _np(pred_boxes, cols=7), _np(pred_scores)
     if len(scores) != len(pred):
         raise ValueError(f"pred_scores has {len(scores)} entries for {len(pred)} pred_boxes")
