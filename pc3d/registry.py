@@ -36,3 +36,19 @@ TRANSFORMS = PC3DRegistry("transform", parent=MMENGINE_TRANSFORMS, scope="pc3d",
 METRICS = PC3DRegistry("metric", parent=MMENGINE_METRICS, scope="pc3d", locations=["pc3d.evaluation"])
 HOOKS = PC3DRegistry("hook", parent=MMENGINE_HOOKS, scope="pc3d", locations=["pc3d.engine"])
 DATA_SAMPLERS = PC3DRegistry("data sampler", parent=MMENGINE_DATA_SAMPLERS, scope="pc3d", locations=["pc3d.datasets"])
+
+# Child registries for the Runner's other lookups: with default_scope='pc3d' mmengine first searches a
+# 'pc3d' registry of each kind and warns when there is none. They hold nothing of their own (pc3d's
+# loop, optimizer wrapper and model wrapper are registered in mmengine's root registries, which these
+# fall back to), so a config resolves exactly as before, without the warnings.
+from mmengine import registry as _mm  # noqa: E402
+
+_QUIET_KINDS = ["RUNNERS", "RUNNER_CONSTRUCTORS", "LOOPS", "MODEL_WRAPPERS", "WEIGHT_INITIALIZERS", "OPTIMIZERS",
+                "OPTIM_WRAPPERS", "OPTIM_WRAPPER_CONSTRUCTORS", "PARAM_SCHEDULERS", "EVALUATOR", "VISUALIZERS",
+                "VISBACKENDS", "LOG_PROCESSORS", "FUNCTIONS", "INFERENCERS", "TASK_UTILS"]
+for _kind in _QUIET_KINDS:
+    _parent = getattr(_mm, _kind, None)
+    if _parent is not None:
+        _where = ["pc3d.datasets"] if _kind == "FUNCTIONS" else ["pc3d.engine"]  # collate_batch lives there
+        globals()[_kind] = PC3DRegistry(_parent.name, parent=_parent, scope="pc3d", locations=_where)
+
