@@ -1,0 +1,157 @@
+// Parallel stable LSD radix argsort for non-negative integer keys, used by the CPU partitioners.
+// Stable means equal keys keep their input order, which the partitions' definitions rely on.
+#pragma once
+#ifndef ATEN_PARALLEL_H
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace pc3d {
+namespace partition {
+
+// (c + shift) / w and (c + shift) % w for every c in [0, extent): integer division is the slowest
+// part of computing keys per voxel, while the extents are small (a few hundred cells per axis).
+struct DivTable {
+  std::vector<int32_t> q, r;
+  DivTable(int64_t extent, int64_t shift, int64_t w) : q(extent), r(extent) {
+    for (int64_t c = 0; c < extent; ++c) {
+      q[c] = int32_t((c + shift) / w);
+      r[c] = int32_t((c + shift) % w);
+    }
+  }
+};
+
+// Raises ValueError (TORCH_CHECK_VALUE) for a voxel outside the grid, so kernels never index out of
+// bounds and the Python face needs no separate pass over coords.
+inline void check_voxel(const int32_t* r, int64_t i, int64_t sx, int64_t sy, int64_t sz) {
+  TORCH_CHECK_VALUE(r[0] >= 0 && r[1] >= 0 && r[2] >= 0 && r[3] >= 0 && r[3] < sx && r[2] < sy && r[1] < sz,
+                    "coords row ", i, " (b, z, y, x) = (", r[0], ", ", r[1], ", ", r[2], ", ", r[3],
+                    ") is outside sparse_shape (D, H, W) = (", sz, ", ", sy, ", ", sx,
+                    ") or has a negative batch index");
+}
+
+inline int bit_length(uint64_t v) {
+  int b = 0;
+  while (v) { ++b; v >>= 1; }
+  return b;
+}
+
+// Serial path: each key is packed with its index ((key << idx_bits) | i) so a pass moves one word,
+// and the histograms of every pass are built in one read (they do not depend on the order).
+inline void packed_radix_argsort(const uint64_t* keys, int64_t n, int passes, int width, int idx_bits,
+                                 int64_t* perm, uint64_t* sorted) {
+  const int64_t radix = int64_t(1) << width;
+  const uint64_t mask = uint64_t(radix - 1), imask = (uint64_t(1) << idx_bits) - 1;
+  std::vector<uint64_t> a(n), b(n);
+  std::vector<int64_t> hist(passes * radix, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t k = keys[i];
+    a[i] = (k << idx_bits) | uint64_t(i);
+    for (int p = 0; p < passes; ++p) ++hist[p * radix + ((k >> (p * width)) & mask)];
+  }
+  uint64_t* src = a.data();
+  uint64_t* dst = b.data();
+  for (int p = 0; p < passes; ++p) {
+    int64_t* h = hist.data() + p * radix;
+    int64_t running = 0;
+    bool trivial = false;
+    for (int64_t d = 0; d < radix; ++d) {
+      const int64_t t = h[d];
+      trivial |= (t == n);
+      h[d] = running;
+      running += t;
+    }
+    if (trivial) continue;  // every key has the same digit here: the pass would not move anything
+    const int shift = idx_bits + p * width;
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t x = src[i];
+      dst[h[(x >> shift) & mask]++] = x;
+    }
+    std::swap(src, dst);
+  }
+  for (int64_t i = 0; i < n; ++i) perm[i] = int64_t(src[i] & imask);
+  if (sorted) for (int64_t i = 0; i < n; ++i) sorted[i] = src[i] >> idx_bits;
+}
+
+// perm[i] = input index of the i-th smallest key (ties by input index); sorted[i] = that key when
+// sorted is not null. Every key must be < 2^bits.
+inline void radix_argsort(const uint64_t* keys, int64_t n, int bits, int64_t* perm, uint64_t* sorted) {
+  if (n <= 0) return;
+  if (n < 512 || bits == 0) {  // small inputs: a comparison sort beats building histograms
+    for (int64_t i = 0; i < n; ++i) perm[i] = i;
+    if (bits > 0) std::stable_sort(perm, perm + n, [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
+    if (sorted) for (int64_t i = 0; i < n; ++i) sorted[i] = keys[perm[i]];
+    return;
+  }
+  const int passes = (bits + 10) / 11;
+  const int width = (bits + passes - 1) / passes;  // balanced digit width, <= 11 bits
+  const int64_t radix = int64_t(1) << width;
+  const int idx_bits = bit_length(uint64_t(n - 1));
+  if (bits + idx_bits <= 64 && n < 100000 * int64_t(at::get_num_threads()) * 2) {
+    packed_radix_argsort(keys, n, passes, width, idx_bits, perm, sorted);
+    return;
+  }
+  const uint64_t mask = uint64_t(radix - 1);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / 100000));
+  const int64_t chunk_len = (n + chunks - 1) / chunks;
+  std::vector<int64_t> hist(chunks * radix);
+  std::vector<uint64_t> kbuf_a(n), kbuf_b(n);
+  std::vector<int64_t> ibuf(n);
+  const uint64_t* kin = keys;
+  const int64_t* iin = nullptr;  // nullptr = identity (first pass)
+  // Ping-pong between perm and ibuf; a copy at the end puts the result into perm.
+  int64_t* idx_bufs[2] = {perm, ibuf.data()};
+  uint64_t* key_bufs[2] = {kbuf_a.data(), kbuf_b.data()};
+  int out_sel = 0;
+  int done = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    const int shift = pass * width;
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        int64_t* h = hist.data() + c * radix;
+        std::fill(h, h + radix, 0);
+        const int64_t e = std::min(n, (c + 1) * chunk_len);
+        for (int64_t i = c * chunk_len; i < e; ++i) ++h[(kin[i] >> shift) & mask];
+      }
+    });
+    int64_t running = 0;
+    bool trivial = false;
+    for (int64_t d = 0; d < radix; ++d) {
+      int64_t total = 0;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t t = hist[c * radix + d];
+        hist[c * radix + d] = running;
+        running += t;
+        total += t;
+      }
+      if (total == n) trivial = true;  // every key has this digit: the pass would not move anything
+    }
+    if (trivial && pass + 1 < passes) continue;  // keep the current buffers (last pass always writes perm)
+    uint64_t* kout = key_bufs[done % 2];
+    int64_t* iout = idx_bufs[out_sel];
+    at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        int64_t* h = hist.data() + c * radix;
+        const int64_t e = std::min(n, (c + 1) * chunk_len);
+        for (int64_t i = c * chunk_len; i < e; ++i) {
+          const int64_t pos = h[(kin[i] >> shift) & mask]++;
+          kout[pos] = kin[i];
+          iout[pos] = iin ? iin[i] : i;
+        }
+      }
+    });
+    kin = kout;
+    iin = iout;
+    ++done;
+    out_sel ^= 1;
+  }
+  if (iin != perm) std::copy(iin, iin + n, perm);
+  if (sorted) std::copy(kin, kin + n, sorted);
+}
+
+}  // namespace partition
+}  // namespace pc3d

@@ -1,0 +1,170 @@
+// DSVT rotated sets and ScatterFormer window segments on CPU. Both group voxels by the window id of
+// partition_keys.h with a parallel stable radix sort; rotated sets also order voxels inside a window.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "partition/partition_keys.h"
+#include "partition/radix_sort_cpu.h"
+
+namespace pc3d {
+namespace partition {
+namespace {
+
+using at::Tensor;
+
+WindowParams make_params(at::IntArrayRef sparse_xyz, at::IntArrayRef window_xyz, at::IntArrayRef shift_xyz,
+                         const char* op) {
+  TORCH_CHECK(sparse_xyz.size() == 3 && window_xyz.size() == 3 && shift_xyz.size() == 3, op,
+              ": sparse_shape, window_shape and shift need 3 entries (x, y, z)");
+  WindowParams p;
+  for (int a = 0; a < 3; ++a) {
+    TORCH_CHECK(sparse_xyz[a] > 0 && window_xyz[a] > 0 && shift_xyz[a] >= 0 && shift_xyz[a] <= window_xyz[a],
+                op, ": need sparse_shape > 0, window_shape > 0 and 0 <= shift <= window_shape");
+    p.W[a] = window_xyz[a];
+    p.sh[a] = shift_xyz[a];
+    p.M[a] = (sparse_xyz[a] + p.W[a] - 1) / p.W[a] + 1;
+  }
+  return p;
+}
+
+// Composite key window_id * span + inwindow_key(order) (span = 1: window id only) for every voxel,
+// sorted stably. Returns the maximum window id.
+int64_t sort_voxels(const int32_t* c, int64_t V, at::IntArrayRef sparse_xyz, const WindowParams& p,
+                    int order, int64_t span, int64_t* perm, uint64_t* sorted, const char* op) {
+  std::vector<uint64_t> key(V);
+  const bool tab = sparse_xyz[0] <= (1 << 22) && sparse_xyz[1] <= (1 << 22) && sparse_xyz[2] <= (1 << 22);
+  const DivTable tx(tab ? sparse_xyz[0] : 0, p.sh[0], p.W[0]), ty(tab ? sparse_xyz[1] : 0, p.sh[1], p.W[1]),
+      tz(tab ? sparse_xyz[2] : 0, p.sh[2], p.W[2]);
+  const int64_t maxkey = at::parallel_reduce(
+      0, V, 65536, int64_t(0),
+      [&](int64_t s, int64_t e, int64_t m) {
+        for (int64_t i = s; i < e; ++i) {
+          const int32_t* r = c + 4 * i;
+          check_voxel(r, i, sparse_xyz[0], sparse_xyz[1], sparse_xyz[2]);
+          int64_t k;
+          if (tab) {
+            k = window_id_parts(r[0], tz.q[r[1]], ty.q[r[2]], tx.q[r[3]], p) * span;
+            if (span > 1) k += inwindow_key_parts(tz.r[r[1]], ty.r[r[2]], tx.r[r[3]], p, order);
+          } else {
+            k = window_id(r[0], r[1], r[2], r[3], p) * span;
+            if (span > 1) k += inwindow_key(r[1], r[2], r[3], p, order);
+          }
+          key[i] = uint64_t(k);
+          m = std::max(m, k);
+        }
+        return m;
+      },
+      [](int64_t a, int64_t b) { return std::max(a, b); });
+  radix_argsort(key.data(), V, bit_length(uint64_t(maxkey)), perm, sorted);
+  return maxkey / span;
+}
+
+// Runs of equal window id in sorted composite keys: start and length per window, ascending window id.
+void window_runs(const std::vector<uint64_t>& sorted, int64_t span, std::vector<int64_t>& start,
+                 std::vector<int64_t>& len, std::vector<int64_t>& wid) {
+  const int64_t V = int64_t(sorted.size());
+  for (int64_t pos = 0; pos < V;) {
+    const uint64_t w = sorted[pos] / uint64_t(span);
+    const int64_t end =
+        std::lower_bound(sorted.begin() + pos, sorted.end(), (w + 1) * uint64_t(span)) - sorted.begin();
+    start.push_back(pos);
+    len.push_back(end - pos);
+    wid.push_back(int64_t(w));
+    pos = end;
+  }
+}
+
+std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coords_in, at::IntArrayRef sparse_xyz,
+                                                             at::IntArrayRef window_xyz, at::IntArrayRef shift_xyz,
+                                                             int64_t tau) {
+  TORCH_CHECK(coords_in.dim() == 2 && coords_in.size(1) == 4 && coords_in.scalar_type() == at::kInt,
+              "rotated_set_partition: coords must be (V, 4) int32");
+  TORCH_CHECK(tau > 0, "rotated_set_partition: set_size must be positive");
+  const WindowParams p = make_params(sparse_xyz, window_xyz, shift_xyz, "rotated_set_partition");
+  const Tensor coords = coords_in.contiguous();
+  const int64_t V = coords.size(0);
+  const auto i64 = coords.options().dtype(at::kLong);
+  if (V == 0) {
+    return {at::empty({2, 0, tau}, i64), at::empty({2, 0, tau}, coords.options().dtype(at::kBool)),
+            at::empty({0}, i64)};
+  }
+  const int32_t* c = coords.data_ptr<int32_t>();
+  const int64_t span = p.W[0] * p.W[1] * p.W[2];
+  std::vector<int64_t> perm0(V), perm1(V);
+  std::vector<uint64_t> sorted(V);
+  sort_voxels(c, V, sparse_xyz, p, 0, span, perm0.data(), sorted.data(), "rotated_set_partition");
+  std::vector<int64_t> w_start, w_len, w_id;
+  window_runs(sorted, span, w_start, w_len, w_id);
+  // The second order has the same windows in the same places: only the order inside a window differs.
+  sort_voxels(c, V, sparse_xyz, p, 1, span, perm1.data(), sorted.data(), "rotated_set_partition");
+
+  const int64_t nw = int64_t(w_start.size());
+  std::vector<int64_t> set0(nw + 1, 0);
+  for (int64_t w = 0; w < nw; ++w) set0[w + 1] = set0[w] + (w_len[w] + tau - 1) / tau;
+  const int64_t nsets = set0[nw];
+  Tensor indices = at::empty({2, nsets, tau}, i64);
+  Tensor padding = at::empty({2, nsets, tau}, coords.options().dtype(at::kBool));
+  Tensor set_window = at::empty({nsets}, i64);
+  int64_t* idx = indices.data_ptr<int64_t>();
+  bool* pad = padding.data_ptr<bool>();
+  int64_t* sw = set_window.data_ptr<int64_t>();
+  const int64_t plane = nsets * tau;
+  at::parallel_for(0, nw, std::max<int64_t>(1, 65536 / tau), [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t n = w_len[w], S = set0[w + 1] - set0[w], base = w_start[w];
+      for (int64_t k = 0; k < S; ++k) {
+        const int64_t s = set0[w] + k;
+        sw[s] = w_id[w];
+        int64_t prev = -1;
+        for (int64_t j = 0; j < tau; ++j) {
+          const int64_t r = set_slot_rank(k, j, n, S, tau);
+          idx[s * tau + j] = perm0[base + r];
+          idx[plane + s * tau + j] = perm1[base + r];
+          // Slot j pads when it repeats slot j - 1 (the rank sequence is non-decreasing).
+          pad[s * tau + j] = pad[plane + s * tau + j] = (r == prev);
+          prev = r;
+        }
+      }
+    }
+  });
+  return {indices, padding, set_window};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> sort_by_window_cpu(const Tensor& coords_in, at::IntArrayRef sparse_xyz,
+                                                              at::IntArrayRef window_xyz,
+                                                              at::IntArrayRef shift_xyz) {
+  TORCH_CHECK(coords_in.dim() == 2 && coords_in.size(1) == 4 && coords_in.scalar_type() == at::kInt,
+              "sort_by_window: coords must be (V, 4) int32");
+  const WindowParams p = make_params(sparse_xyz, window_xyz, shift_xyz, "sort_by_window");
+  const Tensor coords = coords_in.contiguous();
+  const int64_t V = coords.size(0);
+  const auto i64 = coords.options().dtype(at::kLong);
+  Tensor order = at::empty({V}, i64);
+  if (V == 0) return {order, at::empty({0}, i64), at::empty({0}, i64), at::empty({0}, i64)};
+  std::vector<uint64_t> sorted(V);
+  sort_voxels(coords.data_ptr<int32_t>(), V, sparse_xyz, p, 0, 1, order.data_ptr<int64_t>(), sorted.data(),
+              "sort_by_window");
+  std::vector<int64_t> start, len, wid;
+  window_runs(sorted, 1, start, len, wid);
+  const int64_t nw = int64_t(start.size());
+  Tensor offsets = at::empty({nw}, i64), counts = at::empty({nw}, i64), ids = at::empty({nw}, i64);
+  std::copy(start.begin(), start.end(), offsets.data_ptr<int64_t>());
+  std::copy(len.begin(), len.end(), counts.data_ptr<int64_t>());
+  std::copy(wid.begin(), wid.end(), ids.data_ptr<int64_t>());
+  return {order, offsets, counts, ids};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pc3d, CPU, m) {
+  m.impl("rotated_set_partition", &rotated_set_partition_cpu);
+  m.impl("sort_by_window", &sort_by_window_cpu);
+}
+
+}  // namespace partition
+}  // namespace pc3d
