@@ -33,11 +33,15 @@ def _check_floating(name: str, t, shape_doc: str) -> None:
         raise ValueError(f"{name} must be float32 or float64 {shape_doc}, got dtype {t.dtype}")
 
 
-def _check_boxes(name: str, boxes) -> None:
-    """Shape (M, 7), float dtype, finite, sizes >= 0."""
+def _check_box_shape(name: str, boxes) -> None:
+    """Type, float dtype and shape (M, 7)."""
     _check_floating(name, boxes, "(M, 7) [x, y, z, dx, dy, dz, heading]")
     if boxes.dim() != 2 or boxes.shape[1] != 7:
         raise ValueError(f"{name} must have shape (M, 7) [x, y, z, dx, dy, dz, heading], got {tuple(boxes.shape)}")
+
+
+def _check_box_values(name: str, boxes: torch.Tensor) -> None:
+    """Finite values and sizes >= 0 (one reduction each; a device sync on GPU)."""
     if boxes.numel() == 0:
         return
     if not bool(torch.isfinite(boxes).all()):
@@ -63,8 +67,9 @@ def _check_points_boxes(points, boxes) -> None:
     if points.dim() != 2 or points.shape[1] != 3:
         raise ValueError(f"points must have shape (N, 3) [x, y, z], got {tuple(points.shape)}; "
                          "slice the coordinates first, e.g. points[:, :3]")
-    _check_boxes("boxes", boxes)
+    _check_box_shape("boxes", boxes)
     _check_same("points", points, "boxes", boxes)
+    _check_box_values("boxes", boxes)
 
 
 def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -96,9 +101,11 @@ def points_in_boxes_mask(points: torch.Tensor, boxes: torch.Tensor) -> torch.Ten
 
 
 def _check_pair(a, b) -> None:
-    _check_boxes("a", a)
-    _check_boxes("b", b)
+    _check_box_shape("a", a)
+    _check_box_shape("b", b)
     _check_same("a", a, "b", b)
+    _check_box_values("a", a)
+    _check_box_values("b", b)
 
 
 def iou_bev_rotated(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -149,13 +156,14 @@ def nms_bev_rotated(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: fl
     Returns:
         (K,) int64 indices into ``boxes`` of the kept boxes, by descending score.
     """
-    _check_boxes("boxes", boxes)
+    _check_box_shape("boxes", boxes)
     _check_floating("scores", scores, "(N,)")
     if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
         raise ValueError(f"scores must have shape ({boxes.shape[0]},) to match boxes {tuple(boxes.shape)}, "
                          f"got {tuple(scores.shape)}")
     if scores.device != boxes.device:
         raise ValueError(f"scores is on {scores.device} but boxes is on {boxes.device}; put them on one device")
+    _check_box_values("boxes", boxes)
     if scores.numel() and not bool(torch.isfinite(scores).all()):
         bad = int((~torch.isfinite(scores)).nonzero()[0, 0])
         raise ValueError(f"scores {tuple(scores.shape)} has a non-finite value at index {bad}: {scores[bad].item()}")

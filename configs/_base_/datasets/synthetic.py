@@ -1,0 +1,32 @@
+# pc3d's simulated LiDAR dataset (tools/create_data.py synthetic). Top-level configs that change
+# point_cloud_range must redefine the pipelines below (python configs do not re-evaluate them).
+dataset_type = 'SyntheticDataset'
+data_root = 'data/synthetic'
+class_names = ('Vehicle', 'Pedestrian', 'Cyclist')
+point_cloud_range = [-51.2, -51.2, -2.0, 51.2, 51.2, 4.0]
+
+train_pipeline = [
+    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='RandomFlip', flip_x_prob=0.5, flip_y_prob=0.5),
+    dict(type='GlobalRotScaleTrans', rot_range=(-0.785, 0.785), scale_range=(0.95, 1.05)),
+    # Again after rotation/scaling: points and boxes may have left the range.
+    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='PointShuffle'),
+]
+# Evaluation is within the detection range: GT boxes whose centre lies outside it are dropped.
+test_pipeline = [dict(type='RangeFilter', point_cloud_range=point_cloud_range)]
+
+train_dataloader = dict(
+    batch_size=2, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pc3d_collate_batch'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=2, num_workers=1, persistent_workers=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pc3d_collate_batch'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline, test_mode=True))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type='WaymoMetric')
+test_evaluator = val_evaluator

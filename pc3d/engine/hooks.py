@@ -1,0 +1,105 @@
+"""Hooks: a tqdm progress bar with ETA over training and evaluation; BEV PNGs of evaluated frames."""
+from typing import Optional
+
+from mmengine.hooks import Hook
+
+from pc3d.registry import HOOKS
+
+
+@HOOKS.register_module()
+class ProgressBarHook(Hook):
+    """Shows a tqdm bar over all training iterations (ETA to the end of training, current loss) and one
+    per validation/test pass. Logging and checkpointing are unaffected (LoggerHook still writes logs)."""
+
+    priority = "VERY_LOW"
+
+    def __init__(self, disable: Optional[bool] = None):
+        self.disable = disable
+        self._train = self._eval = None
+
+    def _bar(self, total, desc, initial=0):
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit="it", dynamic_ncols=True, leave=True,
+                    disable=self.disable)
+
+    def before_train(self, runner) -> None:
+        self._train = self._bar(runner.max_iters, "train", initial=runner.iter)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self._train is None:
+            return
+        self._train.update(1)
+        if outputs and "loss" in outputs:
+            self._train.set_postfix(epoch=runner.epoch + 1, loss=f"{float(outputs['loss']):.3f}", refresh=False)
+
+    def after_train(self, runner) -> None:
+        if self._train is not None:
+            self._train.close()
+            self._train = None
+
+    def _start_eval(self, runner, loop, desc):
+        self._eval = self._bar(len(loop.dataloader), desc)
+
+    def before_val_epoch(self, runner) -> None:
+        self._start_eval(runner, runner.val_loop, "val")
+
+    def before_test_epoch(self, runner) -> None:
+        self._start_eval(runner, runner.test_loop, "test")
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self._eval is not None:
+            self._eval.update(1)
+
+    after_test_iter = after_val_iter
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self._eval is not None:
+            self._eval.close()
+            self._eval = None
+
+    after_test_epoch = after_val_epoch
+
+
+@HOOKS.register_module()
+class BEVVisualizationHook(Hook):
+    """Writes a BEV PNG (points, GT green, predictions red with scores) for evaluated frames.
+
+    Args:
+        out_dir: folder for ``<frame_id>.png`` (relative paths are under the run's work dir).
+        max_frames: stop after this many frames (None = every evaluated frame).
+        score_threshold: predictions below it are not drawn.
+        pc_range: the view [x0, y0, z0, x1, y1, z1] (default: each frame's point extent).
+    """
+
+    priority = "LOW"
+
+    def __init__(self, out_dir: str, max_frames: Optional[int] = None, score_threshold: float = 0.3,
+                 pc_range=None):
+        self.out_dir, self.max_frames = out_dir, max_frames
+        self.score_threshold, self.pc_range = score_threshold, pc_range
+        self.written = []
+
+    def _draw(self, runner, data_batch, outputs) -> None:
+        import os.path as osp
+
+        from pc3d.visualization import draw_bev
+
+        if not data_batch or outputs is None:
+            return
+        out_dir = self.out_dir if osp.isabs(self.out_dir) else osp.join(runner.work_dir, self.out_dir)
+        points = data_batch["points"]
+        for i, result in enumerate(outputs):
+            if self.max_frames is not None and len(self.written) >= self.max_frames:
+                return
+            frame_points = points[points[:, 0] == i, 1:]
+            name = str(result.get("frame_id", f"frame_{len(self.written):06d}"))
+            self.written.append(draw_bev(osp.join(out_dir, f"{name}.png"), frame_points, result.get("gt_boxes"),
+                                         result["pred_boxes"], result["pred_scores"], pc_range=self.pc_range,
+                                         score_threshold=self.score_threshold, title=name))
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._draw(runner, data_batch, outputs)
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._draw(runner, data_batch, outputs)

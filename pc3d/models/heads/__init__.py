@@ -1,0 +1,4 @@
+"""Detection heads: dense BEV features -> per-class heatmaps and box regressions -> boxes."""
+from .centerpoint import CenterHead
+
+__all__ = ["CenterHead"]

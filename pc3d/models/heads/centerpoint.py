@@ -1,0 +1,104 @@
+"""CenterPoint head: class heatmaps + per-cell box regression on the BEV map; loss and decoding."""
+from typing import Dict, List, Sequence
+
+import torch
+from torch import nn
+
+from pc3d.registry import MODELS
+
+from .losses import gaussian_focal_loss, masked_l1_loss
+from .targets import CODE_SIZE, BEVGrid, decode_boxes, encode_targets
+
+# Output branches and their widths; concatenated in this order they are the CODE_SIZE regression.
+REG_BRANCHES = (("center", 2), ("center_z", 1), ("dim", 3), ("rot", 2))
+
+
+def _branch(c_in: int, c_mid: int, c_out: int, bias_init: float = 0.0) -> nn.Sequential:
+    seq = nn.Sequential(nn.Conv2d(c_in, c_mid, 3, padding=1, bias=False), nn.BatchNorm2d(c_mid, eps=1e-3, momentum=0.01),
+                        nn.ReLU(inplace=True), nn.Conv2d(c_mid, c_out, 1))
+    nn.init.constant_(seq[-1].bias, bias_init)
+    return seq
+
+
+@MODELS.register_module()
+class CenterHead(nn.Module):
+    """Heatmap + regression head of CenterPoint (one task holding all classes).
+
+    Args:
+        in_channels: channels of the neck's BEV map (B, C, H, W).
+        num_classes: K heatmap channels.
+        pc_range, voxel_size, out_size_factor: define the output grid (voxel_size[:2] * out_size_factor cells).
+        shared_channels / head_channels: widths of the shared conv and of each branch's hidden conv.
+        loss_weights: dict(heatmap=..., bbox=...); code_weights: CODE_SIZE per-column L1 weights.
+        test_cfg: dict(score_threshold, pre_max_size, post_max_size, nms_iou_threshold (float or per-class list)).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, pc_range: Sequence[float], voxel_size: Sequence[float],
+                 out_size_factor: int, shared_channels: int = 64, head_channels: int = 64,
+                 loss_weights: Dict = None, code_weights: Sequence[float] = (1.0,) * CODE_SIZE,
+                 max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2, test_cfg: Dict = None):
+        super().__init__()
+        self.num_classes = num_classes
+        self.grid = BEVGrid.from_config(pc_range, voxel_size, out_size_factor)
+        self.shared = nn.Sequential(nn.Conv2d(in_channels, shared_channels, 3, padding=1, bias=False),
+                                    nn.BatchNorm2d(shared_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+        # Bias -2.19 = logit(0.1): heatmaps start near-empty so the focal loss does not explode (CenterNet).
+        self.heatmap = _branch(shared_channels, head_channels, num_classes, bias_init=-2.19)
+        self.reg = nn.ModuleDict({name: _branch(shared_channels, head_channels, c) for name, c in REG_BRANCHES})
+        self.loss_weights = {"heatmap": 1.0, "bbox": 2.0, **(loss_weights or {})}
+        if len(code_weights) != CODE_SIZE:
+            raise ValueError(f"code_weights needs {CODE_SIZE} entries, got {len(code_weights)}")
+        self.register_buffer("code_weights", torch.tensor(code_weights, dtype=torch.float32), persistent=False)
+        self.max_objs, self.min_overlap, self.min_radius = max_objs, min_overlap, min_radius
+        self.test_cfg = {"score_threshold": 0.1, "pre_max_size": 1000, "post_max_size": 200, "nms_iou_threshold": 0.2,
+                         **(test_cfg or {})}
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """(B, C, H, W) -> dict(heatmap (B, K, H, W) logits, reg (B, CODE_SIZE, H, W))."""
+        if x.shape[-2:] != (self.grid.height, self.grid.width):
+            raise ValueError(f"BEV map is {tuple(x.shape[-2:])}, the head's grid is ({self.grid.height}, "
+                             f"{self.grid.width}): check pc_range, voxel_size and out_size_factor")
+        x = self.shared(x)
+        return dict(heatmap=self.heatmap(x), reg=torch.cat([self.reg[name](x) for name, _ in REG_BRANCHES], dim=1))
+
+    def loss(self, preds: Dict[str, torch.Tensor], gt_boxes: List[torch.Tensor],
+             gt_labels: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Losses for per-sample GT lists (gt_boxes[b] (M_b, 7) float32, gt_labels[b] (M_b,) int64)."""
+        targets = [encode_targets(b.float(), l.long(), self.grid, self.num_classes, self.max_objs, self.min_overlap,
+                                  self.min_radius) for b, l in zip(gt_boxes, gt_labels)]
+        heatmap, index, mask, target = (torch.stack(t) for t in zip(*targets))
+        preds = {k: v.float() for k, v in preds.items()}  # losses in float32 even under autocast
+        reg = preds["reg"].flatten(2).transpose(1, 2)  # (B, H*W, CODE_SIZE)
+        reg = torch.gather(reg, 1, index.unsqueeze(-1).expand(-1, -1, CODE_SIZE))
+        return dict(loss_heatmap=self.loss_weights["heatmap"] * gaussian_focal_loss(preds["heatmap"], heatmap),
+                    loss_bbox=self.loss_weights["bbox"] * masked_l1_loss(reg, target, mask, self.code_weights))
+
+    @torch.no_grad()
+    def predict(self, preds: Dict[str, torch.Tensor]) -> List[Dict[str, torch.Tensor]]:
+        """Per sample: dict(pred_boxes (K, 7) float32, pred_scores (K,) float32, pred_labels (K,) int64)."""
+        return [self.decode_sample(preds["heatmap"][b], preds["reg"][b]) for b in range(preds["heatmap"].shape[0])]
+
+    def decode_sample(self, heatmap: torch.Tensor, reg: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Top-K cells of one sample's heatmap (K, H, W) logits and reg (CODE_SIZE, H, W) -> boxes after
+        score threshold and per-class rotated BEV NMS."""
+        from pc3d.ops import nms_bev_rotated
+
+        cfg = self.test_cfg
+        k_cls, h, w = heatmap.shape
+        scores = torch.sigmoid(heatmap).flatten()
+        top = torch.topk(scores, min(cfg["pre_max_size"], scores.numel()))
+        keep = top.values >= cfg["score_threshold"]
+        scores, flat = top.values[keep], top.indices[keep]
+        labels, cell = flat // (h * w), flat % (h * w)
+        rows, cols = cell // w, cell % w
+        boxes = decode_boxes(reg.flatten(1).t()[cell], rows, cols, self.grid)
+        thr = cfg["nms_iou_threshold"]
+        kept = []
+        for c in range(k_cls):
+            idx = torch.nonzero(labels == c).flatten()
+            if idx.numel():
+                t = thr[c] if isinstance(thr, (list, tuple)) else thr
+                kept.append(idx[nms_bev_rotated(boxes[idx].contiguous(), scores[idx].contiguous(), float(t))])
+        kept = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long, device=scores.device)
+        kept = kept[torch.argsort(scores[kept], descending=True)][: cfg["post_max_size"]]
+        return dict(pred_boxes=boxes[kept], pred_scores=scores[kept], pred_labels=labels[kept].long())

@@ -1,0 +1,135 @@
+"""CenterPoint training targets on the BEV output grid, and their inverse (box decoding).
+
+The output grid has cells of ``cell = voxel_size[:2] * out_size_factor`` metres starting at
+``pc_range[:2]``. A box centre (x, y) sits at continuous grid position
+``u = (x - x0) / cell_x, v = (y - y0) / cell_y``; its peak cell is ``(floor(v), floor(u))`` and the
+regression target at that cell is ``[u - floor(u), v - floor(v), z, log dx, log dy, log dz, sin h, cos h]``
+(CODE_SIZE = 8 columns). Heatmaps get a 2D Gaussian per box (CornerNet radius) drawn with a
+vectorised torch scatter-max, so boxes of one class never add up above 1.
+"""
+import math
+from dataclasses import dataclass
+from typing import Sequence, Tuple
+
+import torch
+
+CODE_SIZE = 8
+
+
+@dataclass
+class BEVGrid:
+    """The head's output grid: origin (x0, y0) metres, cell size (cx, cy) metres, shape (H, W)."""
+
+    x0: float
+    y0: float
+    cell_x: float
+    cell_y: float
+    height: int
+    width: int
+
+    @classmethod
+    def from_config(cls, pc_range: Sequence[float], voxel_size: Sequence[float], out_size_factor: int) -> "BEVGrid":
+        cx, cy = voxel_size[0] * out_size_factor, voxel_size[1] * out_size_factor
+        w = int(round((pc_range[3] - pc_range[0]) / cx))
+        h = int(round((pc_range[4] - pc_range[1]) / cy))
+        return cls(float(pc_range[0]), float(pc_range[1]), float(cx), float(cy), h, w)
+
+
+def gaussian_radius(height: torch.Tensor, width: torch.Tensor, min_overlap: float = 0.1) -> torch.Tensor:
+    """Largest radius (cells) by which a box's corner may move and keep IoU >= min_overlap (CornerNet).
+
+    Takes the smallest root over CornerNet's three cases (both corners shifted inward, outward, one
+    each). ``height``/``width``: (M,) float box extent in cells. Returns (M,) float.
+    """
+    o = min_overlap
+    b1 = height + width
+    c1 = width * height * (1 - o) / (1 + o)
+    r1 = (b1 + torch.sqrt(b1 ** 2 - 4 * c1)) / 2
+    b2 = 2 * (height + width)
+    c2 = (1 - o) * width * height
+    r2 = (b2 + torch.sqrt(b2 ** 2 - 16 * c2)) / 2
+    a3, b3, c3 = 4 * o, -2 * o * (height + width), (o - 1) * width * height
+    r3 = (b3 + torch.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    return torch.minimum(torch.minimum(r1, r2), r3)
+
+
+def draw_heatmap(heatmap: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, labels: torch.Tensor) -> None:
+    """Draws Gaussians in place (element-wise max with what is there).
+
+    Args:
+        heatmap: (K, H, W) float32, one channel per class.
+        centres: (M, 2) int64 peak cells (row, col), inside the map.
+        radii: (M,) int64 radius in cells (>= 0); sigma = (2 r + 1) / 6 as in CenterNet.
+        labels: (M,) int64 class channel of each box.
+    """
+    if centres.shape[0] == 0:
+        return
+    k, h, w = heatmap.shape
+    r_max = int(radii.max())
+    offs = torch.arange(-r_max, r_max + 1, device=heatmap.device)
+    dy, dx = torch.meshgrid(offs, offs, indexing="ij")  # (S, S)
+    dy, dx = dy.reshape(1, -1), dx.reshape(1, -1)
+    sigma = (2 * radii.float() + 1) / 6
+    value = torch.exp(-(dx ** 2 + dy ** 2).float() / (2 * sigma[:, None] ** 2))  # (M, S*S)
+    rows, cols = centres[:, :1] + dy, centres[:, 1:] + dx
+    r = radii[:, None]
+    # Inside each box's own square window, inside the map, and not a negligible tail value.
+    keep = (dy.abs() <= r) & (dx.abs() <= r) & (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    keep &= value >= torch.finfo(torch.float32).eps
+    flat = (labels[:, None] * h + rows) * w + cols
+    heatmap.view(-1).scatter_reduce_(0, flat[keep], value[keep], reduce="amax")
+
+
+def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGrid, num_classes: int,
+                   max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2) -> Tuple[torch.Tensor, ...]:
+    """Targets of one sample.
+
+    Args:
+        gt_boxes: (M, 7) float32 (x, y, z, dx, dy, dz, heading); boxes whose centre falls outside the
+            grid are ignored (as are boxes beyond ``max_objs``).
+        gt_labels: (M,) int64 in [0, num_classes).
+
+    Returns:
+        heatmap (K, H, W) float32; index (max_objs,) int64 flat cell row * W + col; mask (max_objs,) bool;
+        target (max_objs, CODE_SIZE) float32 regression targets (columns in the module docstring).
+    """
+    device = gt_boxes.device
+    heatmap = torch.zeros(num_classes, grid.height, grid.width, device=device)
+    index = torch.zeros(max_objs, dtype=torch.long, device=device)
+    mask = torch.zeros(max_objs, dtype=torch.bool, device=device)
+    target = torch.zeros(max_objs, CODE_SIZE, device=device)
+    if gt_boxes.shape[0] == 0:
+        return heatmap, index, mask, target
+    u = (gt_boxes[:, 0] - grid.x0) / grid.cell_x
+    v = (gt_boxes[:, 1] - grid.y0) / grid.cell_y
+    col, row = torch.floor(u).long(), torch.floor(v).long()
+    inside = (col >= 0) & (col < grid.width) & (row >= 0) & (row < grid.height)
+    inside &= (gt_labels >= 0) & (gt_labels < num_classes) & (gt_boxes[:, 3:6] > 0).all(dim=1)
+    idx = torch.nonzero(inside).flatten()[:max_objs]
+    boxes, labels, u, v, col, row = gt_boxes[idx], gt_labels[idx], u[idx], v[idx], col[idx], row[idx]
+    radius = gaussian_radius(boxes[:, 4] / grid.cell_y, boxes[:, 3] / grid.cell_x, min_overlap)
+    radius = radius.floor().long().clamp(min=min_radius)
+    draw_heatmap(heatmap, torch.stack([row, col], dim=1), radius, labels)
+    n = idx.numel()
+    index[:n] = row * grid.width + col
+    mask[:n] = True
+    target[:n] = torch.stack([u - col, v - row, boxes[:, 2], *torch.log(boxes[:, 3:6]).unbind(1),
+                              torch.sin(boxes[:, 6]), torch.cos(boxes[:, 6])], dim=1)
+    return heatmap, index, mask, target
+
+
+def decode_boxes(reg: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+    """Inverse of the regression encoding.
+
+    Args:
+        reg: (K, CODE_SIZE) regression values at the cells; rows, cols: (K,) int64 cells.
+
+    Returns:
+        (K, 7) float32 boxes (x, y, z, dx, dy, dz, heading), heading in [-pi, pi).
+    """
+    x = (cols.float() + reg[:, 0]) * grid.cell_x + grid.x0
+    y = (rows.float() + reg[:, 1]) * grid.cell_y + grid.y0
+    dims = torch.exp(reg[:, 3:6].clamp(max=5.0))  # clamp: an untrained head must not overflow to inf
+    heading = torch.atan2(reg[:, 6], reg[:, 7])
+    heading = torch.remainder(heading + math.pi, 2 * math.pi) - math.pi
+    return torch.cat([x[:, None], y[:, None], reg[:, 2:3], dims, heading[:, None]], dim=1)

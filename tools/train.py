@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Train a pc3d detector: ``python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...]
+[--resume [CKPT]] [--launcher none|pytorch] [--amp]``.
+
+Runs mmengine's Runner (pc3d.engine.Runner: atomic checkpoints) with a progress bar, TensorBoard
+scalars under ``<work-dir>/<timestamp>/vis_data`` and checkpoints in ``<work-dir>``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's pc3d first
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description="Train a pc3d detector")
+    parser.add_argument("config", help="config file (python, with _base_)")
+    parser.add_argument("--work-dir", help="where logs and checkpoints go (default work_dirs/<config name>)")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None,
+                        help="resume from CKPT, or from the work dir's latest checkpoint when no CKPT is given")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: float16 AMP on CUDA, bfloat16 autocast on CPU")
+    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none",
+                        help="'pytorch' for torchrun multi-process training")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help="override config keys, e.g. train_cfg.max_epochs=2 model.head.min_radius=3")
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = "0"
+    return args
+
+
+def build_config(args):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        import torch
+
+        if torch.cuda.is_available():
+            cfg.optim_wrapper.type = "AmpOptimWrapper"
+            cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+        else:
+            cfg.optim_wrapper.type = "CPUAutocastOptimWrapper"
+    if args.resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    from pc3d.engine import Runner  # registers pc3d's hooks and the checkpoint-loading fix
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+if __name__ == "__main__":
+    main()
