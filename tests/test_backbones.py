@@ -188,3 +188,11 @@ def test_scatterformer_rejects_wrong_grid_depth():
     model, _ = make("scatterformer_pillar")
     with pytest.raises(ValueError, match="grid_depth=1"):
         model(random_voxels([10], (4, 24, 24)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_input_gives_empty_output(name):
+    model, shape = make(name)
+    empty = SparseVoxels(torch.zeros(0, C_IN), torch.zeros(0, 4, dtype=torch.int32), shape, 1)
+    out = model.eval()(empty)
+    assert out.feats.shape == (0, model.out_channels) and out.coords.shape == (0, 4)

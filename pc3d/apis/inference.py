@@ -30,7 +30,8 @@ def init_model(config, checkpoint: Optional[str] = None, device: Union[str, torc
 
 
 @torch.no_grad()
-def inference_detector(model: nn.Module, points: Union[torch.Tensor, Sequence[torch.Tensor]]) -> Union[Dict, List[Dict]]:
+def inference_detector(model: nn.Module,
+                       points: Union[torch.Tensor, Sequence[torch.Tensor]]) -> Union[Dict, List[Dict]]:
     """Detects objects in one point cloud or a list of them.
 
     Args:

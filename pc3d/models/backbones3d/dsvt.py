@@ -96,7 +96,8 @@ class DSVT(nn.Module):
             self.pos_mlps.append(nn.ModuleList(PositionMLP(ndim, c) for _ in range(min(2, self.num_blocks[s]))))
             self.block_norms.append(nn.ModuleList(nn.LayerNorm(c) for _ in range(self.num_blocks[s])))
             if s + 1 < num_stages:
-                self.pools.append(AttentionPooling(c, self.pool_strides[s], heads[s], out_channels=self.channels[s + 1]))
+                self.pools.append(AttentionPooling(c, self.pool_strides[s], heads[s],
+                                                   out_channels=self.channels[s + 1]))
         self.out_channels = self.channels[-1]
         init_transformer_weights(self)
 

@@ -71,6 +71,8 @@ class AttentionPooling(nn.Module):
         feats = voxels.feats
         parent_coords, parent, child, shape = pool_coords(voxels.coords, voxels.spatial_shape, self.stride)
         p, k, c = parent_coords.shape[0], self.slot_pos.shape[0], feats.shape[1]
+        if p == 0:  # no voxels: nothing to attend over
+            return SparseVoxels(self.out_proj(feats), parent_coords, shape, voxels.batch_size)
         flat = parent * k + child
         # Each (parent, child slot) holds at most one voxel: a voxel's cell is unique in the child grid.
         dense = feats.new_zeros(p * k, c).index_copy(0, flat, feats).view(p, k, c)
