@@ -126,3 +126,11 @@ def test_bad_input(bad, match):
 def test_opcheck():
     coords = random_coords(torch.Generator().manual_seed(0), [30, 12], (2, 16, 16))
     torch.library.opcheck(torch.ops.pc3d.rotated_set_partition.default, (coords, [16, 16, 2], [5, 5, 1], [2, 2, 0], 6))
+
+
+def test_multithreaded_path_above_serial_threshold():
+    # >= 262144 voxels: the kernels split the key pass, the radix sort and the set fill over threads.
+    gen = torch.Generator().manual_seed(12)
+    coords = random_coords(gen, [150_000, 150_000], (2, 468, 468))
+    torch.set_num_threads(2)
+    assert_same(coords, (2, 468, 468), (2, 24, 24), 36, (0, 6, 6))

@@ -110,10 +110,10 @@ def test_properties(sizes, G, w, axis, shift, seed):
     assert torch.equal(coords[out.indices, 0].long(), out.group_batch[:, None].expand(-1, G))
     counts = torch.bincount(coords[:, 0].long(), minlength=len(sizes))
     assert torch.equal(torch.bincount(out.group_batch, minlength=len(sizes)), -(-counts // G))
-    # the mask marks exactly the repeats: padded slots repeat a real voxel of the same group
-    for g in range(out.indices.shape[0]):
-        real = set(out.indices[g][~out.padding_mask[g]].tolist())
-        assert set(out.indices[g][out.padding_mask[g]].tolist()) <= real
+    # the mask marks exactly the repeats: real slots come first, padded slot j repeats slot j % r
+    real = (~out.padding_mask).sum(1, keepdim=True)
+    assert torch.equal(out.padding_mask, torch.arange(G) >= real)
+    assert torch.equal(out.indices, out.indices.gather(1, torch.arange(G) % real))
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -142,3 +142,26 @@ def test_bad_input(bad, match):
 def test_opcheck():
     coords = random_coords(torch.Generator().manual_seed(0), [20, 9], (1, 16, 16))
     torch.library.opcheck(torch.ops.pc3d.flat_window_partition.default, (coords, [16, 16, 1], [5, 5], 8, 0, True))
+
+
+def test_multithreaded_path_above_serial_threshold():
+    # >= 262144 voxels: the kernels split the key pass, the radix sort and the group fill over threads.
+    gen = torch.Generator().manual_seed(11)
+    coords = random_coords(gen, [200_000, 100_000], (2, 468, 468))
+    torch.set_num_threads(2)
+    assert_same(coords, (2, 468, 468), (13, 13), 144, "y", True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(S=st.tuples(st.integers(1, 60), st.integers(1, 60)), w=st.tuples(st.integers(1, 15), st.integers(1, 15)),
+       axis=st.sampled_from("xy"), shift=st.booleans())
+def test_key_bound_used_by_the_cuda_kernel(S, w, axis, shift):
+    # The CUDA kernel sorts b * K + key with K = n1 (ceil(Sy/wy) + 2) n2 m2 (key_x), m1 (ceil(Sx/wx) + 2) n2 m2
+    # (key_y); every key of every cell must lie in [0, K) or samples would interleave.
+    (Sy, Sx), (wy, wx) = S, w
+    ys, xs = torch.meshgrid(torch.arange(Sy), torch.arange(Sx), indexing="ij")
+    coords = torch.stack([torch.zeros_like(xs), torch.zeros_like(xs), ys, xs], -1).view(-1, 4).int()
+    key = flat_key(coords, (1, Sy, Sx), (wy, wx), axis, shift)
+    cx, cy = -(-Sx // wx), -(-Sy // wy)
+    K = (2 * (cx + 1) * (cy + 2) if axis == "x" else 2 * (cy + 1) * (cx + 2)) * 4 * wx * wy
+    assert int(key.min()) >= 0 and int(key.max()) < K

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "partition/partition_keys.h"
-#include "partition/radix_sort_cpu.h"
+#include "partition/partition_cpu.h"
 
 namespace pc3d {
 namespace partition {
@@ -53,7 +53,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   // Pass 1: in-sample key and the maxima that size the composite (b, key) sort key.
   struct Max { int64_t key, b; };
   const Max mx = at::parallel_reduce(
-      0, V, 65536, Max{0, 0},
+      0, V, kSerialBelow, Max{0, 0},
       [&](int64_t s, int64_t e, Max m) {
         for (int64_t i = s; i < e; ++i) {
           const int32_t* r = c + 4 * i;
@@ -71,7 +71,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   TORCH_CHECK_VALUE(uint64_t(mx.b) + 1 < (uint64_t(1) << 62) / K,
                     "flat_window_partition: batch index ", mx.b, " overflows the 64-bit sort key");
   if (mx.b > 0) {
-    at::parallel_for(0, V, 65536, [&](int64_t s, int64_t e) {
+    at::parallel_for(0, V, kSerialBelow, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) key[i] += uint64_t(c[4 * i]) * K;
     });
   }
@@ -103,7 +103,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   int64_t* gb = group_batch.data_ptr<int64_t>();
   bool* pad = padding.data_ptr<bool>();
   const int64_t nsamples = int64_t(s_start.size());
-  at::parallel_for(0, groups, std::max<int64_t>(1, 65536 / G), [&](int64_t g0, int64_t g1) {
+  at::parallel_for(0, groups, std::max<int64_t>(1, kSerialBelow / G), [&](int64_t g0, int64_t g1) {
     int64_t s = std::upper_bound(s_group0.begin(), s_group0.end(), g0) - s_group0.begin() - 1;
     for (int64_t g = g0; g < g1; ++g) {
       while (s + 1 < nsamples && g >= s_group0[s + 1]) ++s;

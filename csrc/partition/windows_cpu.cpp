@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "partition/partition_keys.h"
-#include "partition/radix_sort_cpu.h"
+#include "partition/partition_cpu.h"
 
 namespace pc3d {
 namespace partition {
@@ -32,36 +32,59 @@ WindowParams make_params(at::IntArrayRef sparse_xyz, at::IntArrayRef window_xyz,
   return p;
 }
 
-// Composite key window_id * span + inwindow_key(order) (span = 1: window id only) for every voxel,
-// sorted stably. Returns the maximum window id.
-int64_t sort_voxels(const int32_t* c, int64_t V, at::IntArrayRef sparse_xyz, const WindowParams& p,
-                    int order, int64_t span, int64_t* perm, uint64_t* sorted, const char* op) {
-  std::vector<uint64_t> key(V);
-  const bool tab = sparse_xyz[0] <= (1 << 22) && sparse_xyz[1] <= (1 << 22) && sparse_xyz[2] <= (1 << 22);
-  const DivTable tx(tab ? sparse_xyz[0] : 0, p.sh[0], p.W[0]), ty(tab ? sparse_xyz[1] : 0, p.sh[1], p.W[1]),
-      tz(tab ? sparse_xyz[2] : 0, p.sh[2], p.W[2]);
-  const int64_t maxkey = at::parallel_reduce(
-      0, V, 65536, int64_t(0),
+// Per-axis additive tables of the (linear) window-id and in-window-key formulas of partition_keys.h,
+// so a voxel's keys are a few table lookups and adds instead of divisions.
+struct AxisTables {
+  std::vector<int64_t> win, key0, key1;
+};
+
+AxisTables axis_tables(int64_t extent, int axis, const WindowParams& p) {
+  AxisTables t;
+  t.win.resize(extent);
+  t.key0.resize(extent);
+  t.key1.resize(extent);
+  for (int64_t c = 0; c < extent; ++c) {
+    const int64_t q = (c + p.sh[axis]) / p.W[axis], r = (c + p.sh[axis]) % p.W[axis];
+    // axis 0 = x, 1 = y, 2 = z; the *_parts arguments are (z, y, x)
+    t.win[c] = window_id_parts(0, axis == 2 ? q : 0, axis == 1 ? q : 0, axis == 0 ? q : 0, p);
+    t.key0[c] = inwindow_key_parts(axis == 2 ? r : 0, axis == 1 ? r : 0, axis == 0 ? r : 0, p, 0);
+    t.key1[c] = inwindow_key_parts(axis == 2 ? r : 0, axis == 1 ? r : 0, axis == 0 ? r : 0, p, 1);
+  }
+  return t;
+}
+
+// Composite keys window_id * span + inwindow_key(order 0 / order 1) for every voxel in one pass
+// (key1 may be null; span = 1 gives the window id alone). Returns the largest window id.
+int64_t window_keys(const int32_t* c, int64_t V, at::IntArrayRef sparse_xyz, const WindowParams& p, int64_t span,
+                    uint64_t* key0, uint64_t* key1) {
+  const int64_t sx = sparse_xyz[0], sy = sparse_xyz[1], sz = sparse_xyz[2];
+  const int64_t per_b = p.M[0] * p.M[1] * p.M[2];
+  const bool tab = sx <= (1 << 22) && sy <= (1 << 22) && sz <= (1 << 22);
+  const AxisTables tx = axis_tables(tab ? sx : 0, 0, p), ty = axis_tables(tab ? sy : 0, 1, p),
+                   tz = axis_tables(tab ? sz : 0, 2, p);
+  return at::parallel_reduce(
+      0, V, kSerialBelow, int64_t(0),
       [&](int64_t s, int64_t e, int64_t m) {
         for (int64_t i = s; i < e; ++i) {
           const int32_t* r = c + 4 * i;
-          check_voxel(r, i, sparse_xyz[0], sparse_xyz[1], sparse_xyz[2]);
-          int64_t k;
+          check_voxel(r, i, sx, sy, sz);
+          int64_t w, k0, k1;
           if (tab) {
-            k = window_id_parts(r[0], tz.q[r[1]], ty.q[r[2]], tx.q[r[3]], p) * span;
-            if (span > 1) k += inwindow_key_parts(tz.r[r[1]], ty.r[r[2]], tx.r[r[3]], p, order);
+            w = r[0] * per_b + tx.win[r[3]] + ty.win[r[2]] + tz.win[r[1]];
+            k0 = tx.key0[r[3]] + ty.key0[r[2]] + tz.key0[r[1]];
+            k1 = tx.key1[r[3]] + ty.key1[r[2]] + tz.key1[r[1]];
           } else {
-            k = window_id(r[0], r[1], r[2], r[3], p) * span;
-            if (span > 1) k += inwindow_key(r[1], r[2], r[3], p, order);
+            w = window_id(r[0], r[1], r[2], r[3], p);
+            k0 = inwindow_key(r[1], r[2], r[3], p, 0);
+            k1 = inwindow_key(r[1], r[2], r[3], p, 1);
           }
-          key[i] = uint64_t(k);
-          m = std::max(m, k);
+          key0[i] = uint64_t(span > 1 ? w * span + k0 : w);
+          if (key1) key1[i] = uint64_t(w * span + k1);
+          m = std::max(m, w);
         }
         return m;
       },
       [](int64_t a, int64_t b) { return std::max(a, b); });
-  radix_argsort(key.data(), V, bit_length(uint64_t(maxkey)), perm, sorted);
-  return maxkey / span;
 }
 
 // Runs of equal window id in sorted composite keys: start and length per window, ascending window id.
@@ -95,13 +118,15 @@ std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coord
   }
   const int32_t* c = coords.data_ptr<int32_t>();
   const int64_t span = p.W[0] * p.W[1] * p.W[2];
+  std::vector<uint64_t> key0(V), key1(V), sorted(V);
+  const int64_t maxwin = window_keys(c, V, sparse_xyz, p, span, key0.data(), key1.data());
+  const int bits = bit_length(uint64_t(maxwin + 1) * uint64_t(span) - 1);
   std::vector<int64_t> perm0(V), perm1(V);
-  std::vector<uint64_t> sorted(V);
-  sort_voxels(c, V, sparse_xyz, p, 0, span, perm0.data(), sorted.data(), "rotated_set_partition");
+  radix_argsort(key0.data(), V, bits, perm0.data(), sorted.data());
   std::vector<int64_t> w_start, w_len, w_id;
   window_runs(sorted, span, w_start, w_len, w_id);
   // The second order has the same windows in the same places: only the order inside a window differs.
-  sort_voxels(c, V, sparse_xyz, p, 1, span, perm1.data(), sorted.data(), "rotated_set_partition");
+  radix_argsort(key1.data(), V, bits, perm1.data(), nullptr);
 
   const int64_t nw = int64_t(w_start.size());
   std::vector<int64_t> set0(nw + 1, 0);
@@ -114,7 +139,7 @@ std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coord
   bool* pad = padding.data_ptr<bool>();
   int64_t* sw = set_window.data_ptr<int64_t>();
   const int64_t plane = nsets * tau;
-  at::parallel_for(0, nw, std::max<int64_t>(1, 65536 / tau), [&](int64_t w0, int64_t w1) {
+  at::parallel_for(0, nw, std::max<int64_t>(1, kSerialBelow / (2 * tau)), [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t n = w_len[w], S = set0[w + 1] - set0[w], base = w_start[w];
       for (int64_t k = 0; k < S; ++k) {
@@ -146,9 +171,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> sort_by_window_cpu(const Tensor& coor
   const auto i64 = coords.options().dtype(at::kLong);
   Tensor order = at::empty({V}, i64);
   if (V == 0) return {order, at::empty({0}, i64), at::empty({0}, i64), at::empty({0}, i64)};
-  std::vector<uint64_t> sorted(V);
-  sort_voxels(coords.data_ptr<int32_t>(), V, sparse_xyz, p, 0, 1, order.data_ptr<int64_t>(), sorted.data(),
-              "sort_by_window");
+  std::vector<uint64_t> key(V), sorted(V);
+  const int64_t maxwin = window_keys(coords.data_ptr<int32_t>(), V, sparse_xyz, p, 1, key.data(), nullptr);
+  radix_argsort(key.data(), V, bit_length(uint64_t(maxwin)), order.data_ptr<int64_t>(), sorted.data());
   std::vector<int64_t> start, len, wid;
   window_runs(sorted, 1, start, len, wid);
   const int64_t nw = int64_t(start.size());

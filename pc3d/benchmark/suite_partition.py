@@ -190,7 +190,7 @@ def _sla_case(name, coords):
             torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4 * float(y.abs().max()))
 
     return Case(SUITE, f"sla C128 h4 win12 fwd+bwd {name} V={N}", "pc3d.scattered_linear_attention",
-                run(scattered_linear_attention), "torch index_add_", run(sla_baseline), check, repeats=5,
+                run(scattered_linear_attention), "torch index_add_", run(sla_baseline), check, repeats=3, warmup=1,
                 extra={"voxels": N, "windows": int(seg.offsets.numel())})
 
 

@@ -119,7 +119,9 @@ def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
     ignored; ``shift`` adds ``(wx // 2, wy // 2)``), then each sample is cut into groups of exactly
     ``group_size`` consecutive voxels. A sample's last group, when short by ``G - r``, is padded by
     cycling over its own ``r`` real voxels (slot j >= r repeats slot ``j % r``), so a sample with fewer
-    than G voxels still makes one group; samples without voxels make no group.
+    than G voxels still makes one group; samples without voxels make no group. Sorting on ``(b, key)``
+    equals DESIGN.md's ``key + b*Sx*Sy*10`` wherever that term separates samples (any realistic grid,
+    e.g. 468 x 468 with 13 x 13 windows) and, unlike it, never mixes samples on tiny grids.
 
     Args:
         coords: (V, 4) int32 voxel coords [b, z, y, x].
@@ -141,9 +143,9 @@ def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
     if not isinstance(shift, bool):
         raise ValueError(f"shift must be a bool, got {shift!r}")
     _check_coords(coords)
-    # Per-sample key bound: key < (n1 * (ceil(Sy/wy) + 2)) * n2 * m2.
-    n1 = 2 * (-(-dhw[2] // wx) + 1)
-    _check_key_range(coords, n1 * (-(-dhw[1] // wy) + 2) * 4 * wx * wy,
+    # Per-sample key bound: key_x < n1 * (ceil(Sy/wy) + 2) * n2 * m2, key_y < m1 * (ceil(Sx/wx) + 2) * n2 * m2.
+    cx, cy = -(-dhw[2] // wx), -(-dhw[1] // wy)
+    _check_key_range(coords, max(2 * (cx + 1) * (cy + 2), 2 * (cy + 1) * (cx + 2)) * 4 * wx * wy,
                      f"sparse_shape {dhw} with window_shape {(wy, wx)}")
     out = torch.ops.pc3d.flat_window_partition(coords, [dhw[2], dhw[1], dhw[0]], [wx, wy], group_size,
                                                0 if axis == "x" else 1, shift)

@@ -1,10 +1,9 @@
-// Parallel stable LSD radix argsort for non-negative integer keys, used by the CPU partitioners.
+// CPU helpers of the partition kernels: bounds check, division tables and a stable LSD radix argsort
+// for non-negative integer keys.
 // Stable means equal keys keep their input order, which the partitions' definitions rely on.
 #pragma once
-#ifndef ATEN_PARALLEL_H
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
-#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -33,6 +32,11 @@ inline void check_voxel(const int32_t* r, int64_t i, int64_t sx, int64_t sy, int
                     ") is outside sparse_shape (D, H, W) = (", sz, ", ", sy, ", ", sx,
                     ") or has a negative batch index");
 }
+
+// Element counts below which the partition kernels stay on one thread: a frame of up to ~200k voxels
+// takes ~1 ms serially, and on a shared (oversubscribed) CPU every parallel region can stall for far
+// longer than that waiting for a descheduled worker.
+constexpr int64_t kSerialBelow = 262144;
 
 inline int bit_length(uint64_t v) {
   int b = 0;
@@ -91,12 +95,12 @@ inline void radix_argsort(const uint64_t* keys, int64_t n, int bits, int64_t* pe
   const int width = (bits + passes - 1) / passes;  // balanced digit width, <= 11 bits
   const int64_t radix = int64_t(1) << width;
   const int idx_bits = bit_length(uint64_t(n - 1));
-  if (bits + idx_bits <= 64 && n < 100000 * int64_t(at::get_num_threads()) * 2) {
+  if (bits + idx_bits <= 64 && n < kSerialBelow) {
     packed_radix_argsort(keys, n, passes, width, idx_bits, perm, sorted);
     return;
   }
   const uint64_t mask = uint64_t(radix - 1);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / 100000));
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / (kSerialBelow / 2)));
   const int64_t chunk_len = (n + chunks - 1) / chunks;
   std::vector<int64_t> hist(chunks * radix);
   std::vector<uint64_t> kbuf_a(n), kbuf_b(n);
