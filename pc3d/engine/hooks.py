@@ -31,7 +31,7 @@ class ProgressBarHook(Hook):
             return
         self._train.update(1)
         if outputs and "loss" in outputs:
-            self._train.set_postfix(epoch=runner.epoch + 1, loss=f"{float(outputs['loss']):.3f}", refresh=False)
+            self._train.set_postfix(epoch=runner.epoch + 1, loss=f"{float(outputs['loss'].detach()):.3f}", refresh=False)
 
     def after_train(self, runner) -> None:
         if self._train is not None:

@@ -3,7 +3,7 @@
 dataset_type = 'SyntheticDataset'
 data_root = 'data/synthetic'
 class_names = ('Vehicle', 'Pedestrian', 'Cyclist')
-point_cloud_range = [-51.2, -51.2, -2.0, 51.2, 51.2, 4.0]
+point_cloud_range = [-40.96, -40.96, -2.0, 40.96, 40.96, 4.0]
 
 train_pipeline = [
     dict(type='RangeFilter', point_cloud_range=point_cloud_range),

@@ -9,7 +9,7 @@ from pc3d.registry import MODELS
 
 def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+                         nn.BatchNorm2d(c_out, eps=1e-3), nn.ReLU(inplace=True))
 
 
 @MODELS.register_module()

@@ -31,7 +31,7 @@ class SECONDFPN(nn.Module):
             else:
                 k = int(round(1 / s))
                 conv = nn.Conv2d(c_in, c_out, k, stride=k, bias=False)
-            deblocks.append(nn.Sequential(conv, nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True)))
+            deblocks.append(nn.Sequential(conv, nn.BatchNorm2d(c_out, eps=1e-3), nn.ReLU(inplace=True)))
         self.deblocks = nn.ModuleList(deblocks)
         self.out_channels = int(sum(out_channels))
 

@@ -15,7 +15,7 @@ from ._spconv_compat import import_spconv
 
 
 def _norm_act(channels: int):
-    return [nn.BatchNorm1d(channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True)]
+    return [nn.BatchNorm1d(channels, eps=1e-3), nn.ReLU(inplace=True)]
 
 
 @MODELS.register_module()

@@ -42,6 +42,8 @@ class CenterPoint(BaseModel):
         return self.neck(self.backbone2d(self.bev(voxels)))
 
     def forward(self, inputs: Dict, data_samples: Optional[List[Dict]] = None, mode: str = "tensor"):
+        if mode not in ("loss", "predict", "tensor"):
+            raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
         preds = self.head(self.extract_bev(inputs["points"], int(inputs["batch_size"])))
         if mode == "tensor":
             return preds
@@ -49,10 +51,8 @@ class CenterPoint(BaseModel):
             if data_samples is None:
                 raise ValueError("mode='loss' needs data_samples with gt_boxes and gt_labels")
             return self.head.loss(preds, [s["gt_boxes"] for s in data_samples], [s["gt_labels"] for s in data_samples])
-        if mode == "predict":
-            results = self.head.predict(preds)
-            for result, sample in zip(results, data_samples or [{}] * len(results)):
-                for key, value in sample.items():
-                    result.setdefault(key, value)
-            return results
-        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+        results = self.head.predict(preds)
+        for result, sample in zip(results, data_samples or [{}] * len(results)):
+            for key, value in sample.items():
+                result.setdefault(key, value)
+        return results

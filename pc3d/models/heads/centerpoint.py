@@ -14,7 +14,7 @@ REG_BRANCHES = (("center", 2), ("center_z", 1), ("dim", 3), ("rot", 2))
 
 
 def _branch(c_in: int, c_mid: int, c_out: int, bias_init: float = 0.0) -> nn.Sequential:
-    seq = nn.Sequential(nn.Conv2d(c_in, c_mid, 3, padding=1, bias=False), nn.BatchNorm2d(c_mid, eps=1e-3, momentum=0.01),
+    seq = nn.Sequential(nn.Conv2d(c_in, c_mid, 3, padding=1, bias=False), nn.BatchNorm2d(c_mid, eps=1e-3),
                         nn.ReLU(inplace=True), nn.Conv2d(c_mid, c_out, 1))
     nn.init.constant_(seq[-1].bias, bias_init)
     return seq
@@ -41,7 +41,7 @@ class CenterHead(nn.Module):
         self.num_classes = num_classes
         self.grid = BEVGrid.from_config(pc_range, voxel_size, out_size_factor)
         self.shared = nn.Sequential(nn.Conv2d(in_channels, shared_channels, 3, padding=1, bias=False),
-                                    nn.BatchNorm2d(shared_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+                                    nn.BatchNorm2d(shared_channels, eps=1e-3), nn.ReLU(inplace=True))
         # Bias -2.19 = logit(0.1): heatmaps start near-empty so the focal loss does not explode (CenterNet).
         self.heatmap = _branch(shared_channels, head_channels, num_classes, bias_init=-2.19)
         self.reg = nn.ModuleDict({name: _branch(shared_channels, head_channels, c) for name, c in REG_BRANCHES})

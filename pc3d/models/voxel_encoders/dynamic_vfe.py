@@ -39,7 +39,7 @@ class DynamicVFE(nn.Module):
         for i, c_out in enumerate(feat_channels):
             # Layers after the first see [point feature, voxel max feature] (2x the previous width).
             width = c_in if i == 0 else 2 * feat_channels[i - 1]
-            layers.append(nn.Sequential(nn.Linear(width, c_out, bias=False), nn.BatchNorm1d(c_out, eps=1e-3, momentum=0.01),
+            layers.append(nn.Sequential(nn.Linear(width, c_out, bias=False), nn.BatchNorm1d(c_out, eps=1e-3),
                                         nn.ReLU(inplace=True)))
         self.layers = nn.ModuleList(layers)
         self.out_channels = feat_channels[-1]

@@ -28,7 +28,7 @@ class PillarEncoder(nn.Module):
         super().__init__()
         self.voxel_size, self.pc_range = list(voxel_size), list(pc_range)
         self.linear = nn.Linear(in_channels + 6, out_channels, bias=False)
-        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01)
+        self.norm = nn.BatchNorm1d(out_channels, eps=1e-3)
         self.out_channels = out_channels
 
     def forward(self, voxels: Dict) -> SparseVoxels:
@@ -43,9 +43,9 @@ class PillarEncoder(nn.Module):
         x = torch.cat([pts, xyz - mean, xyz - centre], dim=-1)
         # Only real points go through Linear-BN (padding would skew the batch statistics).
         real = mask.view(-1)
-        h = torch.relu(self.norm(self.linear(x.view(num_v * max_p, -1)[real])))
+        h = torch.relu(self.norm(self.linear(x.reshape(num_v * max_p, x.shape[-1])[real])))
         dense = h.new_zeros(num_v * max_p, self.out_channels)
         dense[real] = h
         # Post-ReLU features are >= 0, so the zeros in padded slots never win the max.
-        feats = dense.view(num_v, max_p, -1).amax(dim=1) if max_p > 0 else h.new_zeros(num_v, self.out_channels)
+        feats = dense.view(num_v, max_p, self.out_channels).amax(dim=1) if num_v and max_p else h.new_zeros(num_v, self.out_channels)
         return SparseVoxels(feats, coords, tuple(voxels["spatial_shape"]), int(voxels["batch_size"]))
