@@ -44,9 +44,20 @@ def test_init_model_and_inference_detector(tmp_path, real_scans):
     config = str(ROOT / "configs" / "flatformer_synthetic.py")
     torch.manual_seed(0)
     reference = init_model(config)
-    # An mmengine-style checkpoint: state_dict plus meta.
+    # An mmengine Runner checkpoint carries, besides the weights, a MessageHub of HistoryBuffers and the
+    # parameter schedulers' state (which pickles their annealing function): init_model must load it
+    # with torch's safe loader.
+    from mmengine.logging import HistoryBuffer
+    from mmengine.optim.scheduler import OneCycleLR
+
+    history = HistoryBuffer()
+    history.update(1.5)
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-3)
+    scheduler = OneCycleLR(optimizer, eta_max=3e-3, total_steps=10)
     ckpt = tmp_path / "epoch_1.pth"
-    torch.save(dict(state_dict=reference.state_dict(), meta=dict(epoch=1)), ckpt)
+    torch.save(dict(state_dict=reference.state_dict(), meta=dict(epoch=1),
+                    message_hub=dict(log_scalars={"train/loss": history}),
+                    param_schedulers=[scheduler.state_dict()]), ckpt)
     torch.manual_seed(1)
     model = init_model(config, str(ckpt))
     assert not model.training
