@@ -2,7 +2,7 @@
 # dynamic 0.32 m pillars over +-51.2 m (320 x 320, the spconv baseline's range) -> dynamic VFE -> FlatFormer
 # (1 block = x, x-shift, y, y-shift layers; 13 x 13 windows; groups of 144; C = 64) -> BEV scatter ->
 # the default pillar config's 2D backbone (strides 2, 4, 8), FPN neck and CenterPoint head (stride 2).
-# Schedule: the default pillar config's (one-cycle AdamW, same epochs).
+# Schedule: the default pillar config's (centerpoint_pillar_synthetic.py: one-cycle AdamW, 10 epochs).
 # dsvt_pillar_synthetic.py and scatterformer_synthetic.py reuse everything here but the 3D backbone.
 _base_ = [
     './_base_/datasets/synthetic.py',
@@ -28,6 +28,12 @@ model = dict(
               min_radius=2, test_cfg=dict(score_threshold=0.1, pre_max_size=1000, post_max_size=200,
                                           nms_iou_threshold=[0.2, 0.2, 0.2])),
 )
+max_epochs = 10
+param_scheduler = [
+    dict(type='OneCycleLR', eta_max=3e-3, pct_start=0.4, div_factor=10, final_div_factor=100,
+         by_epoch=True, convert_to_iter_based=True, begin=0, end=max_epochs),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 # The dataset base's pipelines were evaluated with its own range: restated for this one.
 train_pipeline = [
     dict(type='RangeFilter', point_cloud_range=point_cloud_range),
