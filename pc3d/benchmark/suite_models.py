@@ -1,0 +1,62 @@
+"""Sparse-transformer detectors at paper scale: CPU inference latency per 150k-point frame and peak memory.
+
+For each Waymo config (FlatFormer, DSVT-P, DSVT-V, ScatterFormer) two cases: the 3D backbone alone
+(voxels encoded once, untimed) and the whole detector (points in, boxes out: voxelize, encode, backbone,
+BEV, 2D backbone, neck, head, decode + NMS). Weights are random (latency does not depend on them, except
+NMS, which sees at most ``pre_max_size`` boxes). Target: the FlatFormer detector under 1.5 s per frame
+on 2 cores (``tools/benchmark.py --suite models --threads 2``).
+"""
+from pathlib import Path
+
+from pc3d.benchmark.harness import Case
+
+SUITE = "models"
+NUM_POINTS = 150_000
+CONFIGS = ("flatformer_waymo", "dsvt_pillar_waymo", "dsvt_voxel_waymo", "scatterformer_waymo")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "waymo"
+
+
+def frame_points(num_points: int = NUM_POINTS, seed: int = 0):
+    """(num_points, 1 + 5) float32 [b=0, x, y, z, intensity, elongation]: a simulated Waymo-like frame,
+    subsampled or tiled (with 1 cm jitter) to exactly ``num_points``."""
+    import numpy as np
+    import torch
+
+    from pc3d.datasets.simulator import simulate_frame
+
+    pts = np.asarray(simulate_frame(seed)["points"], dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    if pts.shape[0] >= num_points:
+        pts = pts[rng.choice(pts.shape[0], num_points, replace=False)]
+    else:
+        extra = pts[rng.integers(0, pts.shape[0], num_points - pts.shape[0])].copy()
+        extra[:, :3] += rng.normal(0, 0.01, (extra.shape[0], 3)).astype(np.float32)
+        pts = np.concatenate([pts, extra])
+    return torch.cat([torch.zeros(num_points, 1), torch.from_numpy(pts[:, :5])], dim=1)
+
+
+def cases():
+    import torch
+
+    from pc3d.apis import init_model
+
+    points = frame_points()
+    for name in CONFIGS:
+        model = init_model(str(CONFIG_DIR / f"{name}.py"))
+        with torch.no_grad():
+            voxels = model.voxel_encoder(model.voxelizer(points, 1))
+        extra = dict(points=NUM_POINTS, voxels=int(voxels.coords.shape[0]))
+
+        def backbone(model=model, voxels=voxels):
+            with torch.no_grad():
+                return model.backbone3d(voxels).feats
+
+        def detector(model=model):
+            with torch.no_grad():
+                return model(dict(points=points, batch_size=1), [{}], mode="predict")
+
+        kind = type(model.backbone3d).__name__
+        yield Case(suite=SUITE, name=f"{name} backbone3d", impl_name=kind, impl=backbone, repeats=3, warmup=1,
+                   extra=extra)
+        yield Case(suite=SUITE, name=f"{name} detector", impl_name=f"CenterPoint+{kind}", impl=detector, repeats=3,
+                   warmup=1, extra=extra)

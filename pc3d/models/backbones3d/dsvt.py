@@ -1,0 +1,152 @@
+"""DSVT (Wang et al., CVPR 2023): dynamic sparse window attention over rotated sets.
+
+Each window with n voxels is split into ``ceil(n / tau)`` sets of exactly tau slots
+(``pc3d.ops.rotated_set_partition``), once in a y-major and once in an x-major in-window order. A block
+is two post-norm set-attention layers (y-major sets, then x-major sets) on one window configuration,
+wrapped in a residual + LayerNorm;
+blocks alternate config 0 (window W, no shift) and config 1 (window W * hybrid_factor, shifted). A
+learned MLP of each voxel's in-window position (one per stage and configuration) is added to queries
+and keys; padded slots are masked keys. Stages are joined by attention-style 3D pooling.
+
+DSVT-P runs on pillars (D = 1, 2D windows); DSVT-V on a 3D grid whose height is pooled away between
+stages (e.g. 32 -> 8 -> 2 -> 1 slices).
+"""
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from pc3d.registry import MODELS
+
+from ..structures import SparseVoxels
+from .attention import PostNormAttentionLayer, init_transformer_weights, real_slot_inverse
+from .pooling import AttentionPooling
+
+
+def _per_stage(value, num_stages: int, name: str):
+    """``value`` for each stage: a scalar/tuple shared by all, or a list with one entry per stage."""
+    if isinstance(value, list):
+        if len(value) != num_stages:
+            raise ValueError(f"{name} needs one entry per stage ({num_stages}), got {len(value)}")
+        return value
+    return [value] * num_stages
+
+
+class PositionMLP(nn.Module):
+    """In-window position (V, ndim) float32 [x, y(, z)] (centred, in window units) -> (V, C)."""
+
+    def __init__(self, ndim: int, channels: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(ndim, channels), nn.LayerNorm(channels), nn.ReLU(inplace=True),
+                                 nn.Linear(channels, channels))
+
+    def forward(self, rel: torch.Tensor) -> torch.Tensor:
+        return self.net(rel)
+
+
+@MODELS.register_module()
+class DSVT(nn.Module):
+    """Dynamic Sparse Voxel Transformer backbone.
+
+    Args:
+        in_channels: width of the incoming voxel features.
+        channels: C per stage (int or list).
+        num_heads: attention heads per stage.
+        ffn_channels: FFN hidden width per stage.
+        num_blocks: blocks per stage (each block = 2 set-attention layers).
+        window_shape: config-0 window per stage, (Wz, Wy, Wx) or (Wy, Wx) meaning the whole height.
+        set_size: tau per stage.
+        hybrid_factor: (fz, fy, fx) multiplying config 0's window to get config 1's.
+        shift: (dz, dy, dx) shift of config 1 per stage (None: half of config 0's window in y and x).
+        pool_strides: (sz, sy, sx) attention pooling between consecutive stages (len = stages - 1).
+
+    forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
+    SparseVoxels feats (V', C_last) on the grid pooled by ``prod(pool_strides)``.
+    """
+
+    def __init__(self, in_channels: int, channels=192, num_heads=8, ffn_channels=384, num_blocks=4,
+                 window_shape: Sequence = (12, 12), set_size=36, hybrid_factor: Sequence[int] = (1, 2, 2),
+                 shift: Optional[Sequence] = None, pool_strides: Sequence[Sequence[int]] = ()):
+        super().__init__()
+        num_stages = len(pool_strides) + 1
+        self.channels = _per_stage(channels, num_stages, "channels")
+        heads = _per_stage(num_heads, num_stages, "num_heads")
+        ffn = _per_stage(ffn_channels, num_stages, "ffn_channels")
+        self.num_blocks = _per_stage(num_blocks, num_stages, "num_blocks")
+        windows = _per_stage(window_shape, num_stages, "window_shape")
+        self.set_size = _per_stage(set_size, num_stages, "set_size")
+        shifts = _per_stage(shift, num_stages, "shift")
+        self.hybrid_factor = tuple(int(f) for f in hybrid_factor)
+        self.window_shape, self.shift = [], []
+        for w, s in zip(windows, shifts):
+            w = tuple(int(v) for v in w)
+            self.window_shape.append(w)
+            self.shift.append(None if s is None else tuple(int(v) for v in s))
+        self.pool_strides = [tuple(int(v) for v in s) for s in pool_strides]
+        self.input_proj = (nn.Linear(in_channels, self.channels[0]) if in_channels != self.channels[0]
+                           else nn.Identity())
+        self.stages, self.pos_mlps, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.block_norms = nn.ModuleList()
+        for s in range(num_stages):
+            c = self.channels[s]
+            ndim = 3 if len(self.window_shape[s]) == 3 else 2
+            self.stages.append(nn.ModuleList(PostNormAttentionLayer(c, heads[s], ffn[s])
+                                             for _ in range(2 * self.num_blocks[s])))
+            # A stage with one block never uses config 1, so it gets no position MLP for it.
+            self.pos_mlps.append(nn.ModuleList(PositionMLP(ndim, c) for _ in range(min(2, self.num_blocks[s]))))
+            self.block_norms.append(nn.ModuleList(nn.LayerNorm(c) for _ in range(self.num_blocks[s])))
+            if s + 1 < num_stages:
+                self.pools.append(AttentionPooling(c, self.pool_strides[s], heads[s],
+                                                   out_channels=self.channels[s + 1]))
+        self.out_channels = self.channels[-1]
+        init_transformer_weights(self)
+
+    def _config(self, stage: int, cfg: int, spatial_shape):
+        """(window (Wz, Wy, Wx), shift (dz, dy, dx)) of partition config ``cfg`` in ``stage``."""
+        w = self.window_shape[stage]
+        w = tuple(w) if len(w) == 3 else (spatial_shape[0],) + tuple(w)
+        if cfg == 0:
+            return w, (0, 0, 0)
+        # Config 1's window is config 0's times the hybrid factor; z never exceeds the grid.
+        w1 = tuple(min(wi * f, spatial_shape[0]) if i == 0 else wi * f
+                   for i, (wi, f) in enumerate(zip(w, self.hybrid_factor)))
+        shift = self.shift[stage]
+        if shift is None:
+            shift = (0 if w1[0] >= spatial_shape[0] else w1[0] // 2, w[1] // 2, w[2] // 2)
+        return w1, shift
+
+    def _relative_position(self, coords: torch.Tensor, window, shift, ndim: int) -> torch.Tensor:
+        """(V, ndim) in-window position [x, y(, z)] centred on the window and divided by its size."""
+        c = coords[:, 1:].long() + torch.tensor(shift, device=coords.device)
+        w = torch.tensor(window, device=coords.device)
+        rel = ((c % w).float() - (w.float() - 1) / 2) / w.float()  # (V, 3) in z, y, x
+        return rel[:, [2, 1, 0]][:, :ndim]
+
+    def forward(self, voxels: SparseVoxels) -> SparseVoxels:
+        from pc3d.ops import rotated_set_partition
+
+        x = self.input_proj(voxels.feats)
+        voxels = SparseVoxels(x, voxels.coords, tuple(voxels.spatial_shape), voxels.batch_size)
+        for s, layers in enumerate(self.stages):
+            coords, shape, num = voxels.coords, voxels.spatial_shape, voxels.feats.shape[0]
+            x = voxels.feats
+            if num:
+                ndim = 3 if len(self.window_shape[s]) == 3 else 2
+                configs = []
+                for cfg in range(len(self.pos_mlps[s])):
+                    window, shift = self._config(s, cfg, shape)
+                    sets = rotated_set_partition(coords, shape, window, self.set_size[s], shift=shift)
+                    pos = self.pos_mlps[s][cfg](self._relative_position(coords, window, shift, ndim))
+                    configs.append([(sets.indices[o], real_slot_inverse(sets.indices[o], sets.padding_mask[o], num),
+                                     sets.padding_mask[o], pos) for o in range(2)])
+                for block in range(self.num_blocks[s]):
+                    residual = x
+                    for order in range(2):
+                        indices, inverse, mask, pos = configs[block % 2][order]
+                        x = layers[2 * block + order](x, pos, indices, inverse, mask)
+                    # DSVT wraps each block (y-major + x-major layer) in its own residual + LayerNorm.
+                    x = self.block_norms[s][block](x + residual)
+            voxels = SparseVoxels(x, coords, tuple(shape), voxels.batch_size)
+            if s < len(self.pools):
+                voxels = self.pools[s](voxels)
+        return voxels

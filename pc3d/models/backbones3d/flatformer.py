@@ -1,0 +1,76 @@
+"""FlatFormer (Liu et al., CVPR 2023): attention in equal-size groups of flattened windows.
+
+Voxels are sorted along a snake curve over windows (and a snake inside each window), then cut into
+groups of exactly G voxels (``pc3d.ops.flat_window_partition``), so every group costs the same and no
+window padding is needed. Each block runs four post-norm attention layers on the x-major, x-major
+shifted, y-major and y-major shifted orders. A sinusoidal encoding of the voxel's (x, y) is added to
+queries and keys.
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from pc3d.registry import MODELS
+
+from ..structures import SparseVoxels
+from .attention import PostNormAttentionLayer, init_transformer_weights, sinusoidal_position_2d
+
+# The four partitions of a block, in order: (axis, shift).
+PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
+
+
+@MODELS.register_module()
+class FlatFormer(nn.Module):
+    """Sparse voxels in, same voxels with transformed features out.
+
+    Args:
+        in_channels: width of the incoming voxel features (projected to ``channels`` when different).
+        channels: C, model width.
+        num_heads: attention heads.
+        num_blocks: blocks of four layers (x, x-shift, y, y-shift).
+        window_shape: (wy, wx) window size in voxels (the partition ignores z).
+        group_size: G, voxels per attention group.
+        ffn_channels: hidden width of each layer's GELU FFN.
+
+    forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
+    SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
+    """
+
+    def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 2,
+                 window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256):
+        super().__init__()
+        self.window_shape = tuple(int(w) for w in window_shape)
+        self.group_size = int(group_size)
+        self.channels = self.out_channels = channels
+        self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
+        self.layers = nn.ModuleList(PostNormAttentionLayer(channels, num_heads, ffn_channels)
+                                    for _ in range(num_blocks * len(PARTITIONS)))
+        init_transformer_weights(self)
+
+    def partitions(self, coords: torch.Tensor, spatial_shape):
+        """The four (indices (Ng, G), inverse (V,), padding_mask (Ng, G)) of a block; shared by all blocks
+        because the voxel set does not change."""
+        from pc3d.ops import flat_window_partition
+
+        out = []
+        for axis, shift in PARTITIONS:
+            p = flat_window_partition(coords, spatial_shape, self.window_shape, self.group_size, axis=axis, shift=shift)
+            out.append((p.indices, p.inverse, p.padding_mask))
+        return out
+
+    def forward_features(self, feats: torch.Tensor, coords: torch.Tensor, spatial_shape) -> torch.Tensor:
+        """feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x) -> (V, channels)."""
+        x = self.input_proj(feats)
+        if coords.shape[0] == 0:
+            return x
+        parts = self.partitions(coords, spatial_shape)
+        pos = sinusoidal_position_2d(coords[:, [3, 2]].float(), self.channels)
+        for i, layer in enumerate(self.layers):
+            indices, inverse, padding_mask = parts[i % len(PARTITIONS)]
+            x = layer(x, pos, indices, inverse, padding_mask)
+        return x
+
+    def forward(self, voxels: SparseVoxels) -> SparseVoxels:
+        feats = self.forward_features(voxels.feats, voxels.coords, voxels.spatial_shape)
+        return SparseVoxels(feats, voxels.coords, tuple(voxels.spatial_shape), voxels.batch_size)

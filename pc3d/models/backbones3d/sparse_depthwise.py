@@ -1,0 +1,68 @@
+"""Submanifold depthwise sparse convolution by gathering neighbours (no spconv).
+
+A neighbour table ``(V, K)`` maps every voxel and kernel offset to the row of the voxel at
+``coords + offset`` (or to the zero row ``V`` when that cell is empty), found by binary search in the
+sorted linear cell keys. Each output channel then sums ``weight[k, c] * feats[nbr[:, k], c]``: pure
+PyTorch, so it runs on CPU and CUDA, has autograd, and is unaffected by spconv's CPU-backward bug.
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def kernel_offsets(kernel_size: Sequence[int], device=None) -> torch.Tensor:
+    """(K, 3) int64 (dz, dy, dx) offsets of a centred kernel of size (kz, ky, kx) (odd sizes)."""
+    if any(k % 2 == 0 or k < 1 for k in kernel_size):
+        raise ValueError(f"kernel_size must be odd and positive, got {tuple(kernel_size)}")
+    ranges = [torch.arange(-(k // 2), k // 2 + 1, device=device) for k in kernel_size]
+    return torch.stack(torch.meshgrid(*ranges, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
+def neighbor_table(coords: torch.Tensor, spatial_shape, offsets: torch.Tensor) -> torch.Tensor:
+    """Neighbour rows of each voxel.
+
+    Args:
+        coords: (V, 4) int32 (b, z, y, x), each cell at most once.
+        spatial_shape: (D, H, W).
+        offsets: (K, 3) int64 (dz, dy, dx).
+
+    Returns:
+        (V, K) int64 row of the neighbour at ``coords + offset``, or V where that cell is empty or outside.
+    """
+    d, h, w = spatial_shape
+    c = coords.long()
+    num = c.shape[0]
+    key = ((c[:, 0] * d + c[:, 1]) * h + c[:, 2]) * w + c[:, 3]
+    sorted_key, perm = torch.sort(key)
+    n = c[:, None, 1:] + offsets[None].to(c.device)  # (V, K, 3)
+    inside = ((n >= 0) & (n < torch.tensor([d, h, w], device=c.device))).all(dim=-1)
+    nkey = ((c[:, None, 0] * d + n[..., 0]) * h + n[..., 1]) * w + n[..., 2]
+    pos = torch.searchsorted(sorted_key, nkey).clamp(max=max(num - 1, 0))
+    hit = inside & (sorted_key[pos] == nkey) if num else inside
+    return torch.where(hit, perm[pos], torch.full_like(pos, num))
+
+
+class DepthwiseSubmConv(nn.Module):
+    """Depthwise submanifold sparse convolution: (V, C) -> (V, C) on the same voxels.
+
+    Args:
+        channels: C (one filter per channel).
+        kernel_size: (kz, ky, kx), odd sizes.
+    """
+
+    def __init__(self, channels: int, kernel_size: Sequence[int]):
+        super().__init__()
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.register_buffer("offsets", kernel_offsets(self.kernel_size), persistent=False)
+        k = self.offsets.shape[0]
+        self.weight = nn.Parameter(torch.randn(k, channels) / k ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """feats (V, C) float32, table (V, K) from :func:`neighbor_table` with this kernel's offsets."""
+        padded = torch.cat([feats, feats.new_zeros(1, feats.shape[1])], dim=0)
+        out = self.bias.expand_as(feats)
+        for k in range(table.shape[1]):
+            out = out + padded[table[:, k]] * self.weight[k]
+        return out

@@ -1,0 +1,198 @@
+"""Sparse-transformer backbones (FlatFormer, DSVT-P/V, ScatterFormer): forward/backward and shapes,
+permutation equivariance, batch independence, and that padding duplicates change nothing."""
+import pytest
+import torch
+
+from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
+from pc3d.models.backbones3d.sparse_depthwise import kernel_offsets, neighbor_table
+from pc3d.models.structures import SparseVoxels
+
+C_IN = 8
+
+
+def random_voxels(counts, shape, seed=0, extent=None):
+    """SparseVoxels with counts[b] distinct random cells per sample on grid shape (D, H, W); cells drawn
+    from the sub-box ``extent`` (D, H, W) when given."""
+    g = torch.Generator().manual_seed(seed)
+    d, h, w = extent or shape
+    coords, feats = [], []
+    for b, n in enumerate(counts):
+        cells = torch.randperm(d * h * w, generator=g)[:n]
+        z, y, x = cells // (h * w), (cells // w) % h, cells % w
+        coords.append(torch.stack([torch.full_like(z, b), z, y, x], 1))
+        feats.append(torch.randn(n, C_IN, generator=g))
+    return SparseVoxels(torch.cat(feats), torch.cat(coords).int(), tuple(shape), len(counts))
+
+
+def make(name):
+    torch.manual_seed(0)
+    if name == "flatformer":
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32), (1, 24, 24)
+    if name == "dsvt_pillar":
+        return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
+                    shift=(0, 3, 3)), (1, 24, 24)
+    if name == "dsvt_voxel":
+        return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=1,
+                    window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)]), (4, 24, 24)
+    if name == "scatterformer_pillar":
+        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
+                             ffn_channels=32, grid_depth=1), (1, 24, 24)
+    if name == "scatterformer_voxel":
+        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
+                             ffn_channels=32, grid_depth=4), (4, 24, 24)
+    raise KeyError(name)
+
+
+NAMES = ["flatformer", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
+
+
+def cell_keys(v: SparseVoxels):
+    c = v.coords.long()
+    d, h, w = v.spatial_shape
+    return ((c[:, 0] * d + c[:, 1]) * h + c[:, 2]) * w + c[:, 3]
+
+
+def by_cell(v: SparseVoxels):
+    """Output features sorted by voxel cell, so outputs of differently ordered inputs can be compared."""
+    return v.feats[torch.argsort(cell_keys(v))]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_backward_shapes(name):
+    model, shape = make(name)
+    voxels = random_voxels([70, 45], shape, seed=1)
+    voxels.feats.requires_grad_(True)
+    out = model(voxels)
+    d_out = 1 if name in ("dsvt_voxel", "scatterformer_voxel") else shape[0]
+    assert out.spatial_shape == (d_out, shape[1], shape[2])
+    assert out.feats.shape == (out.coords.shape[0], model.out_channels)
+    assert out.coords.dtype == torch.int32 and out.batch_size == 2
+    if d_out == shape[0]:
+        assert torch.equal(out.coords, voxels.coords)
+    else:  # pooled to pillars: one row per occupied (b, y, x)
+        pillars = torch.unique(voxels.coords[:, [0, 2, 3]], dim=0)
+        assert torch.equal(torch.unique(out.coords[:, [0, 2, 3]], dim=0), pillars)
+        assert out.coords.shape[0] == pillars.shape[0] and bool((out.coords[:, 1] == 0).all())
+    out.feats.square().sum().backward()
+    assert voxels.feats.grad is not None and voxels.feats.grad.abs().sum() > 0
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not no_grad, f"parameters without a finite gradient: {no_grad}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_permutation_equivariance(name):
+    model, shape = make(name)
+    model.eval()
+    voxels = random_voxels([60, 50], shape, seed=2)
+    perm = torch.randperm(voxels.feats.shape[0], generator=torch.Generator().manual_seed(3))
+    shuffled = SparseVoxels(voxels.feats[perm], voxels.coords[perm], shape, 2)
+    with torch.no_grad():
+        a, b = model(voxels), model(shuffled)
+    assert a.feats.shape == b.feats.shape
+    torch.testing.assert_close(by_cell(a), by_cell(b), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_independence(name):
+    model, shape = make(name)
+    model.eval()
+    pair = random_voxels([55, 80], shape, seed=4)
+    first = pair.coords[:, 0] == 0
+    alone = SparseVoxels(pair.feats[first], pair.coords[first], shape, 1)
+    with torch.no_grad():
+        out_pair, out_alone = model(pair), model(alone)
+    in_pair = SparseVoxels(out_pair.feats[out_pair.coords[:, 0] == 0], out_pair.coords[out_pair.coords[:, 0] == 0],
+                           out_pair.spatial_shape, 1)
+    torch.testing.assert_close(by_cell(in_pair), by_cell(out_alone), atol=1e-5, rtol=1e-5)
+
+
+def test_flatformer_padding_duplicates_change_nothing():
+    # One sample of 10 voxels: with G = 10 it is one full group; with G = 23 the same group is padded by
+    # 13 repeated voxels. Attention over the same 10 real voxels must give the same outputs.
+    voxels = random_voxels([10], (1, 24, 24), seed=5)
+    outs = []
+    for g in (10, 23):
+        torch.manual_seed(0)
+        model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=g,
+                           ffn_channels=32).eval()
+        with torch.no_grad():
+            outs.append(model(voxels).feats)
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+
+
+def test_flatformer_small_sample_in_batch_matches_alone():
+    # Sample 1 has fewer voxels than a group (padded); its result must not depend on sample 0's groups.
+    model, shape = make("flatformer")
+    model.eval()
+    pair = random_voxels([40, 5], shape, seed=6)
+    second = pair.coords[:, 0] == 1
+    coords = pair.coords[second].clone()
+    coords[:, 0] = 0
+    with torch.no_grad():
+        a = model(pair).feats[second]
+        b = model(SparseVoxels(pair.feats[second], coords, shape, 1)).feats
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_dsvt_set_padding_changes_nothing():
+    # 20 voxels inside one 6 x 6 window (and one shifted 12 x 12 window): with tau = 20 one exact set, with
+    # tau = 32 one set padded by 12 repeats (masked keys). Same attention, same outputs.
+    voxels = random_voxels([20], (1, 24, 24), seed=7, extent=(1, 6, 6))
+    outs = []
+    for tau in (20, 32):
+        torch.manual_seed(0)
+        model = DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6),
+                     set_size=tau, shift=(0, 3, 3)).eval()
+        with torch.no_grad():
+            outs.append(model(voxels).feats)
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+
+
+def test_neighbor_table_matches_brute_force():
+    voxels = random_voxels([30, 30], (3, 7, 7), seed=8)
+    offsets = kernel_offsets((3, 3, 5))
+    table = neighbor_table(voxels.coords, voxels.spatial_shape, offsets)
+    where = {tuple(c): i for i, c in enumerate(voxels.coords.tolist())}
+    for i, (b, z, y, x) in enumerate(voxels.coords.tolist()):
+        for k, (dz, dy, dx) in enumerate(offsets.tolist()):
+            assert table[i, k].item() == where.get((b, z + dz, y + dy, x + dx), 60)
+
+
+def test_attention_pooling_reduces_each_pillar_by_attention():
+    voxels = random_voxels([25], (4, 5, 5), seed=9)
+    pool = AttentionPooling(C_IN, stride=(4, 1, 1), num_heads=2).eval()
+    with torch.no_grad():
+        out = pool(voxels)
+    assert out.spatial_shape == (1, 5, 5)
+    # A pillar holding a single voxel: attention over one key returns it, so out = LN(x + W x).
+    c = voxels.coords.long()
+    pillar = c[:, 2] * 5 + c[:, 3]
+    single = [int(p) for p in torch.unique(pillar) if int((pillar == p).sum()) == 1]
+    assert single, "the random draw should contain a pillar with one voxel"
+    p = single[0]
+    x = voxels.feats[pillar == p]
+    attn = pool.attn
+    v = torch.nn.functional.linear(x, attn.in_proj_weight[2 * C_IN:], attn.in_proj_bias[2 * C_IN:])
+    expected = pool.norm(x + attn.out_proj(v))
+    row = (out.coords[:, 2].long() * 5 + out.coords[:, 3].long()) == p
+    torch.testing.assert_close(out.feats[row], expected.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_dsvt_rejects_mismatched_stage_lists():
+    with pytest.raises(ValueError, match="channels needs one entry per stage"):
+        DSVT(C_IN, channels=[16, 16, 16], pool_strides=[(2, 1, 1)])
+
+
+def test_scatterformer_rejects_wrong_grid_depth():
+    model, _ = make("scatterformer_pillar")
+    with pytest.raises(ValueError, match="grid_depth=1"):
+        model(random_voxels([10], (4, 24, 24)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_input_gives_empty_output(name):
+    model, shape = make(name)
+    empty = SparseVoxels(torch.zeros(0, C_IN), torch.zeros(0, 4, dtype=torch.int32), shape, 1)
+    out = model.eval()(empty)
+    assert out.feats.shape == (0, model.out_channels) and out.coords.shape == (0, 4)
