@@ -34,16 +34,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
     return {at::empty({0, G}, i64), at::empty({0}, i64), at::empty({0}, i64),
             at::empty({0, G}, coords.options().dtype(at::kBool))};
   }
-  FlatParams p;
-  p.wx = window_xy[0];
-  p.wy = window_xy[1];
-  p.shx = shift ? p.wx / 2 : 0;
-  p.shy = shift ? p.wy / 2 : 0;
-  p.n2 = 2 * p.wx;
-  p.m2 = 2 * p.wy;
-  p.n1 = 2 * ((sparse_xyz[0] + p.wx - 1) / p.wx + 1);
-  p.m1 = 2 * ((sparse_xyz[1] + p.wy - 1) / p.wy + 1);
-  p.axis_y = axis == 1;
+  const FlatParams p = make_flat_params(sparse_xyz[0], sparse_xyz[1], window_xy[0], window_xy[1], axis == 1, shift);
 
   const int32_t* c = coords.data_ptr<int32_t>();
   // Division tables for grids of usual size; huge grids fall back to dividing per voxel.

@@ -108,16 +108,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cuda(const Tens
     return {at::empty({0, G}, i64), at::empty({0}, i64), at::empty({0}, i64),
             at::empty({0, G}, coords.options().dtype(at::kBool))};
   }
-  FlatParams p;
-  p.wx = window_xy[0];
-  p.wy = window_xy[1];
-  p.shx = shift ? p.wx / 2 : 0;
-  p.shy = shift ? p.wy / 2 : 0;
-  p.n2 = 2 * p.wx;
-  p.m2 = 2 * p.wy;
-  p.n1 = 2 * ((sparse_xyz[0] + p.wx - 1) / p.wx + 1);
-  p.m1 = 2 * ((sparse_xyz[1] + p.wy - 1) / p.wy + 1);
-  p.axis_y = axis == 1;
+  const FlatParams p = make_flat_params(sparse_xyz[0], sparse_xyz[1], window_xy[0], window_xy[1], axis == 1, shift);
   // Per-sample key bound (the Python face checked that batch * K fits in 62 bits).
   const int64_t K = (p.axis_y ? p.m1 * ((sparse_xyz[0] + p.wx - 1) / p.wx + 2)
                               : p.n1 * ((sparse_xyz[1] + p.wy - 1) / p.wy + 2)) * p.n2 * p.m2;

@@ -21,6 +21,21 @@ struct FlatParams {
   bool axis_y;         // false: key_x (x-major snake), true: key_y
 };
 
+// The parameters for a sparse grid (sx, sy) and window (wx, wy): one definition for both kernels.
+inline FlatParams make_flat_params(int64_t sx, int64_t sy, int64_t wx, int64_t wy, bool axis_y, bool shift) {
+  FlatParams p;
+  p.wx = wx;
+  p.wy = wy;
+  p.shx = shift ? wx / 2 : 0;
+  p.shy = shift ? wy / 2 : 0;
+  p.n2 = 2 * wx;
+  p.m2 = 2 * wy;
+  p.n1 = 2 * ((sx + wx - 1) / wx + 1);
+  p.m1 = 2 * ((sy + wy - 1) / wy + 1);
+  p.axis_y = axis_y;
+  return p;
+}
+
 // Key from the window (x1, y1) and in-window (x2, y2) coordinates of the shifted voxel.
 PC3D_HD int64_t flat_key_parts(int64_t x1, int64_t y1, int64_t x2, int64_t y2, const FlatParams& p) {
   const int64_t sx1 = (x1 & 1) ? -1 : 1, sy1 = (y1 & 1) ? -1 : 1;
