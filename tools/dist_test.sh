@@ -8,18 +8,9 @@ if [ $# -lt 3 ]; then
     echo "usage: $0 CONFIG CHECKPOINT NUM_PROCS [test.py args...]" >&2
     exit 2
 fi
+DIR=$(cd "$(dirname "$0")" && pwd)
 CONFIG=$1
 CHECKPOINT=$2
 NPROC=$3
 shift 3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-MASTER_PORT=${MASTER_PORT:-29500}
-PYTHON=${PYTHON:-python}
-DIR=$(cd "$(dirname "$0")" && pwd)
-
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --nproc_per_node="$NPROC" \
-    --master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT" \
-    "$DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
+exec "$DIR/dist_launch.sh" "$NPROC" "$DIR/test.py" "$CONFIG" "$CHECKPOINT" "$@"
