@@ -30,7 +30,7 @@ def _worker(rank, world, port, out_dir):
     from mmengine.config import Config
 
     from pc3d.engine.consistency import ParameterConsistencyHook
-    from pc3d.engine.distributed import PC3DDistributedDataParallel, setup_distributed
+    from pc3d.engine.distributed import PC3DDistributedDataParallel, setup_distributed, teardown_distributed
 
     cfg = Config(dict(launcher="pytorch", env_cfg=dict(dist_cfg=dict())))
     setup_distributed(cfg)
@@ -81,7 +81,8 @@ def _worker(rank, world, port, out_dir):
         result["drift_error"] = str(e)
     with open(Path(out_dir) / f"rank{rank}.json", "w") as f:
         json.dump(result, f)
-    torch.distributed.destroy_process_group()
+    del ddp, model, hook, opt, FakeRunner  # nothing that references the group outlives it
+    teardown_distributed()
 
 
 def test_ddp_on_cpu_replicas_identical_and_sync_bn(tmp_path):

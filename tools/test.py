@@ -44,7 +44,7 @@ def main(argv=None):
         cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [
             dict(type="BEVVisualizationHook", out_dir=osp.abspath(args.show_dir), score_threshold=args.show_score_thr,
                  pc_range=cfg.get("point_cloud_range"))]
-    from pc3d.engine import Runner, setup_distributed  # registers pc3d's hooks and the checkpoint-loading fix
+    from pc3d.engine import Runner, setup_distributed, teardown_distributed  # registers pc3d's hooks, ckpt fix
     from pc3d.engine.resume import check_checkpoint
 
     check_checkpoint(args.checkpoint)  # a clear error for a missing, truncated or corrupt file
@@ -52,6 +52,7 @@ def main(argv=None):
 
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
+    teardown_distributed()
     return metrics
 
 

@@ -86,11 +86,12 @@ def build_config(args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    from pc3d.engine import Runner, setup_distributed  # registers pc3d's hooks and the checkpoint-loading fix
+    from pc3d.engine import Runner, setup_distributed, teardown_distributed  # registers pc3d's hooks, ckpt fix
 
     setup_distributed(cfg)  # backend by device; on CPU the process group is created here
     runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()
     return runner
 
 

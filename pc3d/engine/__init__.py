@@ -6,7 +6,7 @@ Importing this package registers the hooks and applies the checkpoint-loading fi
 """
 from .checkpoint import allow_mmengine_checkpoints
 from .consistency import DumpMetricsHook, ParameterConsistencyHook
-from .distributed import CPUSyncBatchNorm, PC3DDistributedDataParallel, setup_distributed
+from .distributed import CPUSyncBatchNorm, PC3DDistributedDataParallel, setup_distributed, teardown_distributed
 from .hooks import BEVVisualizationHook, ProgressBarHook
 from .optim import CPUAutocastOptimWrapper
 from .resume import CheckpointError, ResumableEpochBasedTrainLoop, ResumeStateHook, find_resume_checkpoint
@@ -17,4 +17,4 @@ allow_mmengine_checkpoints()
 __all__ = ["BEVVisualizationHook", "ProgressBarHook", "CPUAutocastOptimWrapper", "Runner", "allow_mmengine_checkpoints",
            "CheckpointError", "CPUSyncBatchNorm", "DumpMetricsHook", "ParameterConsistencyHook",
            "PC3DDistributedDataParallel", "ResumableEpochBasedTrainLoop", "ResumeStateHook", "find_resume_checkpoint",
-           "setup_distributed"]
+           "setup_distributed", "teardown_distributed"]

@@ -84,6 +84,20 @@ def setup_distributed(cfg) -> None:
         dist.init_process_group(backend=backend, init_method="env://", **kwargs)
 
 
+def teardown_distributed() -> None:
+    """Ends a multi-process run cleanly: a barrier (no rank tears down while another still talks to it),
+    then ``destroy_process_group``. Without it the process group dies during interpreter shutdown, where
+    gloo's worker threads can still hold work objects and the process aborts ("terminate called without
+    an active exception", SIGABRT) after a run that succeeded. No-op without a process group."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    import gc
+
+    dist.barrier()
+    gc.collect()  # DDP reducers / pending work objects that reference the group go first
+    dist.destroy_process_group()
+
+
 class CPUSyncBatchNorm(_BatchNorm):
     """Batch norm whose training statistics are synchronised over the process group on CPU (gloo).
 
