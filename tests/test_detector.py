@@ -119,6 +119,37 @@ def test_decode_inverts_encode():
     assert out["pred_labels"].dtype == torch.int64
 
 
+def test_dense_regression_every_neighbour_decodes_its_box_and_nearest_box_wins():
+    """reg_radius=1: the 3 x 3 cells around each peak regress the box (a peak decoded one cell off still
+    gives the exact box); a cell two boxes claim regresses the box whose centre is nearer."""
+    from pc3d.models.heads.targets import BEVGrid, decode_boxes, encode_targets
+
+    grid = BEVGrid(-10.0, -10.0, 0.5, 0.5, 40, 40)
+    boxes = torch.tensor([[1.1, 2.1, 0.4, 4.5, 1.9, 1.6, 0.3], [1.9, 2.1, 0.6, 4.0, 1.8, 1.5, -1.0],
+                          [-9.9, -9.9, 0.0, 2.0, 1.0, 1.5, 0.0]])  # the third sits in the corner cell
+    heatmap, index, mask, target = encode_targets(boxes, torch.tensor([0, 0, 1]), grid, 3, reg_radius=1)
+    assert len(mask) == 500 * 9 and heatmap.eq(1).sum() == 3  # the heatmap does not change
+    n = int(mask.sum())
+    cells = index[:n]
+    assert cells.unique().numel() == n  # one target per cell
+    # Box 0 at cell (24, 22), box 1 at (24, 23): 3 x 3 each, 6 cells shared -> 12 distinct; the corner box
+    # keeps only its 4 in-map cells.
+    assert n == 12 + 4
+    rows, cols = cells // grid.width, cells % grid.width
+    decoded = decode_boxes(target[:n], rows, cols, grid)
+    centre_x = (cols.float() + 0.5) * grid.cell_x + grid.x0
+    centre_y = (rows.float() + 0.5) * grid.cell_y + grid.y0
+    dist = torch.cdist(torch.stack([centre_x, centre_y], 1), boxes[:, :2])  # (n, 3)
+    owner = dist.argmin(1)  # the nearest box of every claimed cell
+    torch.testing.assert_close(decoded, boxes[owner], atol=1e-5, rtol=1e-5)
+    assert owner.bincount(minlength=3).tolist() == [6, 6, 4]
+    # reg_radius=0 keeps CenterPoint's one entry per box, at the peak.
+    _, index0, mask0, target0 = encode_targets(boxes, torch.tensor([0, 0, 1]), grid, 3)
+    assert int(mask0.sum()) == 3 and len(mask0) == 500
+    with pytest.raises(ValueError, match="reg_radius must be >= 0"):
+        encode_targets(boxes, torch.tensor([0, 0, 1]), grid, 3, reg_radius=-1)
+
+
 # ---------------------------------------------------------------- model on simulated frames
 def _batch(root, split, indices, pipeline):
     from pc3d.datasets import SyntheticDataset, collate_batch

@@ -30,13 +30,16 @@ class CenterHead(nn.Module):
         pc_range, voxel_size, out_size_factor: define the output grid (voxel_size[:2] * out_size_factor cells).
         shared_channels / head_channels: widths of the shared conv and of each branch's hidden conv.
         loss_weights: dict(heatmap=..., bbox=...); code_weights: CODE_SIZE per-column L1 weights.
+        reg_radius: cells around each box's peak that also regress it (see ``encode_targets``; 0 = only
+            the peak cell, as in CenterPoint).
         test_cfg: dict(score_threshold, pre_max_size, post_max_size, nms_iou_threshold (float or per-class list)).
     """
 
     def __init__(self, in_channels: int, num_classes: int, pc_range: Sequence[float], voxel_size: Sequence[float],
                  out_size_factor: int, shared_channels: int = 64, head_channels: int = 64,
                  loss_weights: Dict = None, code_weights: Sequence[float] = (1.0,) * CODE_SIZE,
-                 max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2, test_cfg: Dict = None):
+                 max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2, reg_radius: int = 0,
+                 test_cfg: Dict = None):
         super().__init__()
         self.num_classes = num_classes
         self.grid = BEVGrid.from_config(pc_range, voxel_size, out_size_factor)
@@ -49,7 +52,9 @@ class CenterHead(nn.Module):
         if len(code_weights) != CODE_SIZE:
             raise ValueError(f"code_weights needs {CODE_SIZE} entries, got {len(code_weights)}")
         self.register_buffer("code_weights", torch.tensor(code_weights, dtype=torch.float32), persistent=False)
-        self.max_objs, self.min_overlap, self.min_radius = max_objs, min_overlap, min_radius
+        if reg_radius < 0:
+            raise ValueError(f"reg_radius must be >= 0, got {reg_radius}")
+        self.max_objs, self.min_overlap, self.min_radius, self.reg_radius = max_objs, min_overlap, min_radius, reg_radius
         self.test_cfg = {"score_threshold": 0.1, "pre_max_size": 1000, "post_max_size": 200, "nms_iou_threshold": 0.2,
                          **(test_cfg or {})}
 
@@ -65,7 +70,7 @@ class CenterHead(nn.Module):
              gt_labels: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Losses for per-sample GT lists (gt_boxes[b] (M_b, 7) float32, gt_labels[b] (M_b,) int64)."""
         targets = [encode_targets(b.float(), l.long(), self.grid, self.num_classes, self.max_objs, self.min_overlap,
-                                  self.min_radius) for b, l in zip(gt_boxes, gt_labels)]
+                                  self.min_radius, self.reg_radius) for b, l in zip(gt_boxes, gt_labels)]
         heatmap, index, mask, target = (torch.stack(t) for t in zip(*targets))
         preds = {k: v.float() for k, v in preds.items()}  # losses in float32 even under autocast
         reg = preds["reg"].flatten(2).transpose(1, 2)  # (B, H*W, CODE_SIZE)

@@ -81,23 +81,33 @@ def draw_heatmap(heatmap: torch.Tensor, centres: torch.Tensor, radii: torch.Tens
 
 
 def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGrid, num_classes: int,
-                   max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2) -> Tuple[torch.Tensor, ...]:
+                   max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2,
+                   reg_radius: int = 0) -> Tuple[torch.Tensor, ...]:
     """Targets of one sample.
 
     Args:
         gt_boxes: (M, 7) float32 (x, y, z, dx, dy, dz, heading); boxes whose centre falls outside the
             grid are ignored (as are boxes beyond ``max_objs``).
         gt_labels: (M,) int64 in [0, num_classes).
+        reg_radius: r >= 0. Besides its peak cell, every cell within r cells (Chebyshev) of a box's peak
+            regresses that box too, its centre offset taken from that cell (values in [-r, r + 1)). A
+            decoded peak one cell off then still lands on the right centre, which matters for long
+            vehicles whose heatmap maximum is often a neighbour of the true cell. A cell claimed by
+            several boxes regresses the one whose centre is nearest. r = 0 is CenterPoint's encoding.
 
     Returns:
-        heatmap (K, H, W) float32; index (max_objs,) int64 flat cell row * W + col; mask (max_objs,) bool;
-        target (max_objs, CODE_SIZE) float32 regression targets (columns in the module docstring).
+        heatmap (K, H, W) float32; index (E,) int64 flat cell row * W + col; mask (E,) bool;
+        target (E, CODE_SIZE) float32 regression targets (columns in the module docstring);
+        E = max_objs * (2 r + 1) ** 2 entries.
     """
+    if reg_radius < 0:
+        raise ValueError(f"reg_radius must be >= 0, got {reg_radius}")
     device = gt_boxes.device
+    entries = max_objs * (2 * reg_radius + 1) ** 2
     heatmap = torch.zeros(num_classes, grid.height, grid.width, device=device)
-    index = torch.zeros(max_objs, dtype=torch.long, device=device)
-    mask = torch.zeros(max_objs, dtype=torch.bool, device=device)
-    target = torch.zeros(max_objs, CODE_SIZE, device=device)
+    index = torch.zeros(entries, dtype=torch.long, device=device)
+    mask = torch.zeros(entries, dtype=torch.bool, device=device)
+    target = torch.zeros(entries, CODE_SIZE, device=device)
     if gt_boxes.shape[0] == 0:
         return heatmap, index, mask, target
     u = (gt_boxes[:, 0] - grid.x0) / grid.cell_x
@@ -110,11 +120,30 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
     radius = gaussian_radius(boxes[:, 4] / grid.cell_y, boxes[:, 3] / grid.cell_x, min_overlap)
     radius = radius.floor().long().clamp(min=min_radius)
     draw_heatmap(heatmap, torch.stack([row, col], dim=1), radius, labels)
-    n = idx.numel()
-    index[:n] = row * grid.width + col
+    rest = torch.stack([boxes[:, 2], *torch.log(boxes[:, 3:6]).unbind(1), torch.sin(boxes[:, 6]),
+                        torch.cos(boxes[:, 6])], dim=1)  # (M, CODE_SIZE - 2): the same at every cell
+    if reg_radius == 0:
+        cells, du, dv, rest_rows = row * grid.width + col, u - col, v - row, rest
+    else:
+        offs = torch.arange(-reg_radius, reg_radius + 1, device=device)
+        oy, ox = (o.reshape(1, -1) for o in torch.meshgrid(offs, offs, indexing="ij"))  # (1, S)
+        r_all, c_all = row[:, None] + oy, col[:, None] + ox  # (M, S)
+        du_all, dv_all = u[:, None] - c_all, v[:, None] - r_all
+        # Distance from each cell's centre to the box centre, in cells: nearest box wins a shared cell.
+        dist = (du_all - 0.5) ** 2 + (dv_all - 0.5) ** 2
+        ok = (r_all >= 0) & (r_all < grid.height) & (c_all >= 0) & (c_all < grid.width)
+        obj = torch.arange(len(idx), device=device)[:, None].expand_as(r_all)[ok]
+        cells_all, dist = (r_all * grid.width + c_all)[ok], dist[ok]
+        order = torch.argsort(dist, stable=True)  # nearest first; a stable unique keeps the first per cell
+        order = order[torch.argsort(cells_all[order], stable=True)]
+        first = torch.ones_like(order, dtype=torch.bool)
+        first[1:] = cells_all[order][1:] != cells_all[order][:-1]
+        pick = order[first]
+        cells, du, dv, rest_rows = cells_all[pick], du_all[ok][pick], dv_all[ok][pick], rest[obj[pick]]
+    n = cells.numel()
+    index[:n] = cells
     mask[:n] = True
-    target[:n] = torch.stack([u - col, v - row, boxes[:, 2], *torch.log(boxes[:, 3:6]).unbind(1),
-                              torch.sin(boxes[:, 6]), torch.cos(boxes[:, 6])], dim=1)
+    target[:n] = torch.cat([du[:, None], dv[:, None], rest_rows], dim=1)
     return heatmap, index, mask, target
 
 
