@@ -7,9 +7,10 @@ from torch import nn
 from pc3d.registry import MODELS
 
 from .losses import gaussian_focal_loss, masked_l1_loss
-from .targets import CODE_SIZE, BEVGrid, decode_boxes, encode_targets
+from .targets import BEVGrid, code_size, decode_boxes, encode_targets
 
-# Output branches and their widths; concatenated in this order they are the CODE_SIZE regression.
+# Output branches and their widths; concatenated in this order they are the regression columns of
+# targets.py (CODE_SIZE), then "rot2" (sin 2h, cos 2h) with double_angle.
 REG_BRANCHES = (("center", 2), ("center_z", 1), ("dim", 3), ("rot", 2))
 
 
@@ -29,7 +30,9 @@ class CenterHead(nn.Module):
         num_classes: K heatmap channels.
         pc_range, voxel_size, out_size_factor: define the output grid (voxel_size[:2] * out_size_factor cells).
         shared_channels / head_channels: widths of the shared conv and of each branch's hidden conv.
-        loss_weights: dict(heatmap=..., bbox=...); code_weights: CODE_SIZE per-column L1 weights.
+        loss_weights: dict(heatmap=..., bbox=...); code_weights: per-column L1 weights (8, or 10 with
+            double_angle; None = all 1).
+        double_angle: also regress (sin 2h, cos 2h) and decode the box axis from it (see targets.py).
         reg_radius: cells around each box's peak that also regress it (see ``encode_targets``; 0 = only
             the peak cell, as in CenterPoint).
         test_cfg: dict(score_threshold, pre_max_size, post_max_size, nms_iou_threshold (float or per-class list)).
@@ -37,9 +40,9 @@ class CenterHead(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, pc_range: Sequence[float], voxel_size: Sequence[float],
                  out_size_factor: int, shared_channels: int = 64, head_channels: int = 64,
-                 loss_weights: Dict = None, code_weights: Sequence[float] = (1.0,) * CODE_SIZE,
+                 loss_weights: Dict = None, code_weights: Sequence[float] = None,
                  max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2, reg_radius: int = 0,
-                 test_cfg: Dict = None):
+                 double_angle: bool = False, test_cfg: Dict = None):
         super().__init__()
         self.num_classes = num_classes
         self.grid = BEVGrid.from_config(pc_range, voxel_size, out_size_factor)
@@ -47,10 +50,15 @@ class CenterHead(nn.Module):
                                     nn.BatchNorm2d(shared_channels, eps=1e-3), nn.ReLU(inplace=True))
         # Bias -2.19 = logit(0.1): heatmaps start near-empty so the focal loss does not explode (CenterNet).
         self.heatmap = _branch(shared_channels, head_channels, num_classes, bias_init=-2.19)
-        self.reg = nn.ModuleDict({name: _branch(shared_channels, head_channels, c) for name, c in REG_BRANCHES})
+        self.double_angle = bool(double_angle)
+        self.branches = REG_BRANCHES + ((("rot2", 2),) if self.double_angle else ())
+        self.code_size = code_size(self.double_angle)
+        self.reg = nn.ModuleDict({name: _branch(shared_channels, head_channels, c) for name, c in self.branches})
         self.loss_weights = {"heatmap": 1.0, "bbox": 2.0, **(loss_weights or {})}
-        if len(code_weights) != CODE_SIZE:
-            raise ValueError(f"code_weights needs {CODE_SIZE} entries, got {len(code_weights)}")
+        code_weights = (1.0,) * self.code_size if code_weights is None else tuple(code_weights)
+        if len(code_weights) != self.code_size:
+            raise ValueError(f"code_weights needs {self.code_size} entries"
+                             f"{' (double_angle)' if self.double_angle else ''}, got {len(code_weights)}")
         self.register_buffer("code_weights", torch.tensor(code_weights, dtype=torch.float32), persistent=False)
         if reg_radius < 0:
             raise ValueError(f"reg_radius must be >= 0, got {reg_radius}")
@@ -59,22 +67,23 @@ class CenterHead(nn.Module):
                          **(test_cfg or {})}
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """(B, C, H, W) -> dict(heatmap (B, K, H, W) logits, reg (B, CODE_SIZE, H, W))."""
+        """(B, C, H, W) -> dict(heatmap (B, K, H, W) logits, reg (B, code_size, H, W))."""
         if x.shape[-2:] != (self.grid.height, self.grid.width):
             raise ValueError(f"BEV map is {tuple(x.shape[-2:])}, the head's grid is ({self.grid.height}, "
                              f"{self.grid.width}): check pc_range, voxel_size and out_size_factor")
         x = self.shared(x)
-        return dict(heatmap=self.heatmap(x), reg=torch.cat([self.reg[name](x) for name, _ in REG_BRANCHES], dim=1))
+        return dict(heatmap=self.heatmap(x), reg=torch.cat([self.reg[name](x) for name, _ in self.branches], dim=1))
 
     def loss(self, preds: Dict[str, torch.Tensor], gt_boxes: List[torch.Tensor],
              gt_labels: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Losses for per-sample GT lists (gt_boxes[b] (M_b, 7) float32, gt_labels[b] (M_b,) int64)."""
         targets = [encode_targets(b.float(), l.long(), self.grid, self.num_classes, self.max_objs, self.min_overlap,
-                                  self.min_radius, self.reg_radius) for b, l in zip(gt_boxes, gt_labels)]
+                                  self.min_radius, self.reg_radius, self.double_angle)
+                   for b, l in zip(gt_boxes, gt_labels)]
         heatmap, index, mask, target = (torch.stack(t) for t in zip(*targets))
         preds = {k: v.float() for k, v in preds.items()}  # losses in float32 even under autocast
-        reg = preds["reg"].flatten(2).transpose(1, 2)  # (B, H*W, CODE_SIZE)
-        reg = torch.gather(reg, 1, index.unsqueeze(-1).expand(-1, -1, CODE_SIZE))
+        reg = preds["reg"].flatten(2).transpose(1, 2)  # (B, H*W, code_size)
+        reg = torch.gather(reg, 1, index.unsqueeze(-1).expand(-1, -1, self.code_size))
         return dict(loss_heatmap=self.loss_weights["heatmap"] * gaussian_focal_loss(preds["heatmap"], heatmap),
                     loss_bbox=self.loss_weights["bbox"] * masked_l1_loss(reg, target, mask, self.code_weights))
 
@@ -84,7 +93,7 @@ class CenterHead(nn.Module):
         return [self.decode_sample(preds["heatmap"][b], preds["reg"][b]) for b in range(preds["heatmap"].shape[0])]
 
     def decode_sample(self, heatmap: torch.Tensor, reg: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Top-K cells of one sample's heatmap (K, H, W) logits and reg (CODE_SIZE, H, W) -> boxes after
+        """Top-K cells of one sample's heatmap (K, H, W) logits and reg (code_size, H, W) -> boxes after
         score threshold and per-class rotated BEV NMS."""
         from pc3d.ops import nms_bev_rotated
 

@@ -4,7 +4,10 @@ The output grid has cells of ``cell = voxel_size[:2] * out_size_factor`` metres 
 ``pc_range[:2]``. A box centre (x, y) sits at continuous grid position
 ``u = (x - x0) / cell_x, v = (y - y0) / cell_y``; its peak cell is ``(floor(v), floor(u))`` and the
 regression target at that cell is ``[u - floor(u), v - floor(v), z, log dx, log dy, log dz, sin h, cos h]``
-(CODE_SIZE = 8 columns). Heatmaps get a 2D Gaussian per box (CornerNet radius) drawn with a
+(CODE_SIZE = 8 columns), plus ``[sin 2h, cos 2h]`` with ``double_angle`` (CODE_SIZE + 2 columns): the box
+axis without its direction. Where front and back look alike, sin/cos of h alone average towards zero and
+the decoded axis is random; 2h is the same for both directions, so the axis stays sharp and sin/cos of h
+only pick which of its two directions the box faces. Heatmaps get a 2D Gaussian per box (CornerNet radius) drawn with a
 vectorised torch scatter-max, so boxes of one class never add up above 1.
 """
 import math
@@ -82,7 +85,7 @@ def draw_heatmap(heatmap: torch.Tensor, centres: torch.Tensor, radii: torch.Tens
 
 def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGrid, num_classes: int,
                    max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2,
-                   reg_radius: int = 0) -> Tuple[torch.Tensor, ...]:
+                   reg_radius: int = 0, double_angle: bool = False) -> Tuple[torch.Tensor, ...]:
     """Targets of one sample.
 
     Args:
@@ -94,10 +97,11 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
             decoded peak one cell off then still lands on the right centre, which matters for long
             vehicles whose heatmap maximum is often a neighbour of the true cell. A cell claimed by
             several boxes regresses the one whose centre is nearest. r = 0 is CenterPoint's encoding.
+        double_angle: append the sin 2h, cos 2h columns (see the module docstring).
 
     Returns:
         heatmap (K, H, W) float32; index (E,) int64 flat cell row * W + col; mask (E,) bool;
-        target (E, CODE_SIZE) float32 regression targets (columns in the module docstring);
+        target (E, code_size(double_angle)) float32 regression targets (columns in the module docstring);
         E = max_objs * (2 r + 1) ** 2 entries.
     """
     if reg_radius < 0:
@@ -107,7 +111,7 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
     heatmap = torch.zeros(num_classes, grid.height, grid.width, device=device)
     index = torch.zeros(entries, dtype=torch.long, device=device)
     mask = torch.zeros(entries, dtype=torch.bool, device=device)
-    target = torch.zeros(entries, CODE_SIZE, device=device)
+    target = torch.zeros(entries, code_size(double_angle), device=device)
     if gt_boxes.shape[0] == 0:
         return heatmap, index, mask, target
     u = (gt_boxes[:, 0] - grid.x0) / grid.cell_x
@@ -120,8 +124,10 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
     radius = gaussian_radius(boxes[:, 4] / grid.cell_y, boxes[:, 3] / grid.cell_x, min_overlap)
     radius = radius.floor().long().clamp(min=min_radius)
     draw_heatmap(heatmap, torch.stack([row, col], dim=1), radius, labels)
-    rest = torch.stack([boxes[:, 2], *torch.log(boxes[:, 3:6]).unbind(1), torch.sin(boxes[:, 6]),
-                        torch.cos(boxes[:, 6])], dim=1)  # (M, CODE_SIZE - 2): the same at every cell
+    cols_rest = [boxes[:, 2], *torch.log(boxes[:, 3:6]).unbind(1), torch.sin(boxes[:, 6]), torch.cos(boxes[:, 6])]
+    if double_angle:
+        cols_rest += [torch.sin(2 * boxes[:, 6]), torch.cos(2 * boxes[:, 6])]
+    rest = torch.stack(cols_rest, dim=1)  # (M, code size - 2): the same at every cell
     if reg_radius == 0:
         cells, du, dv, rest_rows = row * grid.width + col, u - col, v - row, rest
     else:
@@ -147,11 +153,18 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
     return heatmap, index, mask, target
 
 
+def code_size(double_angle: bool = False) -> int:
+    """Regression columns: CODE_SIZE, or CODE_SIZE + 2 with the double-angle columns."""
+    return CODE_SIZE + 2 if double_angle else CODE_SIZE
+
+
 def decode_boxes(reg: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
     """Inverse of the regression encoding.
 
     Args:
-        reg: (K, CODE_SIZE) regression values at the cells; rows, cols: (K,) int64 cells.
+        reg: (K, CODE_SIZE) or (K, CODE_SIZE + 2) regression values at the cells (the latter with the
+            double-angle columns: the axis comes from 2h, its direction from sin/cos h); rows, cols:
+            (K,) int64 cells.
 
     Returns:
         (K, 7) float32 boxes (x, y, z, dx, dy, dz, heading), heading in [-pi, pi).
@@ -160,5 +173,9 @@ def decode_boxes(reg: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, grid
     y = (rows.float() + reg[:, 1]) * grid.cell_y + grid.y0
     dims = torch.exp(reg[:, 3:6].clamp(max=5.0))  # clamp: an untrained head must not overflow to inf
     heading = torch.atan2(reg[:, 6], reg[:, 7])
+    if reg.shape[1] == CODE_SIZE + 2:
+        axis = torch.atan2(reg[:, 8], reg[:, 9]) / 2  # in (-pi/2, pi/2]; the box axis, either direction
+        # The direction of the axis closer to the sin/cos h estimate.
+        heading = torch.where(torch.cos(heading - axis) >= 0, axis, axis + math.pi)
     heading = torch.remainder(heading + math.pi, 2 * math.pi) - math.pi
     return torch.cat([x[:, None], y[:, None], reg[:, 2:3], dims, heading[:, None]], dim=1)
