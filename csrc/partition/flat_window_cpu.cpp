@@ -1,11 +1,14 @@
-// FlatFormer flattened-window partition on CPU: snake keys, a parallel stable radix sort on (b, key),
-// then every sample is cut into groups of exactly G (the last group padded with its own voxels).
+// FlatFormer flattened-window partition on CPU: two counting passes on dense (b, window, in-window)
+// ranks for usual grids, else snake keys and a stable radix sort on (b, key); every sample is cut into
+// groups of exactly G (the last group padded with its own voxels).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "partition/partition_keys.h"
@@ -16,6 +19,151 @@ namespace partition {
 namespace {
 
 using at::Tensor;
+
+// ---------------------------------------------------------------------------------------------------
+// Counting path. The snake key orders voxels by window first (the in-window term is smaller than half
+// the window stride of the key, so windows never interleave), so sorting on (b, window rank, in-window
+// rank) with dense ranks gives exactly the order of the stable sort on (b, key):
+//   rows u (y for key_x, x for key_y), columns v; window (u1, v1), in-window (u2, v2);
+//   window rank    = u1 * NV + (u1 odd ? NV - 1 - v1 : v1)
+//   in-window rank = ce or C - 1 - ce when u1 is odd, ce = v2 * wu + (v2 odd ? wu - 1 - u2 : u2).
+// Two stable counting passes (in-window rank, then (b, window rank)) replace the radix sort, and the
+// second pass writes the voxels straight into their group slots (the sample gaps left for padding are
+// folded into the bucket offsets), so there is no separate permutation or fill pass.
+// The packed rank (window rank << cbits) | in-window rank splits into a row part and a column part:
+// packed = U[u].a[V[v].v2odd] + V[v].b[U[u].u1odd] (exact integer sum; the low field never carries).
+struct UTab { int32_t a[2]; int32_t u1odd, pad_; };
+struct VTab { int32_t b[2]; int32_t v2odd, pad_; };
+
+using FlatOut = std::tuple<Tensor, Tensor, Tensor, Tensor>;
+
+bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const FlatParams& p, int64_t G,
+                   const at::TensorOptions& i64, const at::TensorOptions& b8, FlatOut& out) {
+  const bool ax_y = p.axis_y;
+  const int64_t Su = ax_y ? sxyz[0] : sxyz[1], Sv = ax_y ? sxyz[1] : sxyz[0];
+  const int64_t wu = ax_y ? p.wx : p.wy, wv = ax_y ? p.wy : p.wx;
+  const int64_t shu = ax_y ? p.shx : p.shy, shv = ax_y ? p.shy : p.shx;
+  const int64_t NU = (Su - 1 + shu) / wu + 1, NV = (Sv - 1 + shv) / wv + 1, NW = NU * NV, C = wu * wv;
+  // Bucket arrays must stay small next to the voxels, else the radix path is cheaper.
+  const int64_t cap = 4 * V + 65536;
+  if (Su + Sv > cap || C > cap || NW > cap || V >= (int64_t(1) << 31)) return false;
+  const int cbits = bit_length(uint64_t(C - 1));
+  if ((uint64_t(NW) << cbits) >= (uint64_t(1) << 31)) return false;
+  std::vector<UTab> tu(Su);
+  std::vector<VTab> tv(Sv);
+  // (c + shift) / w and % w stepped along each axis (no division per cell).
+  for (int64_t u = 0, u1 = shu / wu, u2 = shu % wu; u < Su; ++u, u2 = (u2 + 1 == wu) ? 0 : u2 + 1, u1 += (u2 == 0)) {
+    UTab& t = tu[u];
+    t.u1odd = int32_t(u1 & 1);
+    for (int p2 = 0; p2 < 2; ++p2) {  // p2: parity of v2, which picks the direction of u2
+      const int64_t tt = p2 ? wu - 1 - u2 : u2;
+      t.a[p2] = int32_t(t.u1odd ? ((u1 * NV + NV - 1) << cbits) + C - 1 - tt : ((u1 * NV) << cbits) + tt);
+    }
+  }
+  for (int64_t v = 0, v1 = shv / wv, v2 = shv % wv; v < Sv; ++v, v2 = (v2 + 1 == wv) ? 0 : v2 + 1, v1 += (v2 == 0)) {
+    VTab& t = tv[v];
+    t.v2odd = int32_t(v2 & 1);
+    t.b[0] = int32_t((v1 << cbits) + v2 * wu);  // row u1 even
+    t.b[1] = -t.b[0];                            // row u1 odd: both fields run backwards
+  }
+  const int ucol = ax_y ? 3 : 2, vcol = ax_y ? 2 : 3;  // coords columns (b, z, y, x)
+  // Pass 1: bounds, dense ranks packed as (window rank << cbits) | in-window rank, histogram of the
+  // in-window rank. Buffers are left uninitialised: every entry is written before it is read.
+  const uint32_t cmask = (uint32_t(1) << cbits) - 1;
+  std::unique_ptr<uint32_t[]> rank(new uint32_t[V]);
+  std::vector<int64_t> hc(C, 0);
+  // Branch-free bounds test (unsigned compares catch negatives); the row is looked up only on failure.
+  // Extents above 2^31 exceed every int32 coordinate; clamp so the uint32 casts cannot wrap.
+  const auto clamp32 = [](int64_t e) { return uint32_t(std::min<int64_t>(e, int64_t(1) << 31)); };
+  const uint32_t ux = clamp32(sxyz[0]), uy = clamp32(sxyz[1]), uz = clamp32(sxyz[2]);
+  uint32_t bad = 0, bor = 0;
+  int32_t bmax = 0;
+  // Raw local pointers: the compiler cannot prove stores through them leave the containers alone.
+  const UTab* TU = tu.data();
+  const VTab* TV = tv.data();
+  uint32_t* RK = rank.get();
+  int64_t* HC = hc.data();
+  for (int64_t i = 0; i < V; ++i) {
+    const int32_t* r = c + 4 * i;
+    bad |= uint32_t(uint32_t(r[3]) >= ux) | uint32_t(uint32_t(r[2]) >= uy) | uint32_t(uint32_t(r[1]) >= uz);
+    bor |= uint32_t(r[0]);
+    if (bad) break;
+    const UTab& a = TU[r[ucol]];
+    const VTab& b = TV[r[vcol]];
+    const uint32_t rk = uint32_t(a.a[b.v2odd] + b.b[a.u1odd]);
+    RK[i] = rk;
+    ++HC[rk & cmask];
+    bmax = r[0] > bmax ? r[0] : bmax;
+  }
+  if (bad || (bor >> 31)) {
+    for (int64_t i = 0; i < V; ++i) check_voxel(c + 4 * i, i, sxyz[0], sxyz[1], sxyz[2]);
+  }
+  const int64_t nb = (int64_t(bmax) + 1) * NW;
+  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
+  // Pass 2: stable counting sort by in-window rank; words carry (b * NW + window rank, voxel).
+  int64_t run = 0;
+  for (int64_t k = 0; k < C; ++k) { const int64_t t = hc[k]; hc[k] = run; run += t; }
+  std::unique_ptr<uint64_t[]> tmp(new uint64_t[V]);
+  std::vector<int64_t> hw(nb, 0);
+  uint64_t* TMP = tmp.get();
+  int64_t* HW = hw.data();
+  if (bmax == 0) {
+    for (int64_t i = 0; i < V; ++i) {
+      const uint32_t rk = RK[i];
+      const uint64_t bw = rk >> cbits;
+      TMP[HC[rk & cmask]++] = (bw << 32) | uint64_t(i);
+      ++HW[bw];
+    }
+  } else {
+    for (int64_t i = 0; i < V; ++i) {
+      const uint32_t rk = RK[i];
+      const uint64_t bw = uint64_t(c[4 * i]) * uint64_t(NW) + (rk >> cbits);
+      TMP[HC[rk & cmask]++] = (bw << 32) | uint64_t(i);
+      ++HW[bw];
+    }
+  }
+  // Slot offsets per (b, window): samples laid out one after the other, each padded to a multiple of G.
+  struct Sample { int64_t b, slot0, n; };
+  std::vector<Sample> samples;
+  int64_t pos = 0;
+  for (int64_t b = 0; b <= bmax; ++b) {
+    int64_t* h = hw.data() + b * NW;
+    const int64_t s0 = pos;
+    for (int64_t w = 0; w < NW; ++w) { const int64_t t = h[w]; h[w] = pos; pos += t; }
+    if (pos > s0) {
+      samples.push_back(Sample{b, s0, pos - s0});
+      pos = s0 + (pos - s0 + G - 1) / G * G;
+    }
+  }
+  const int64_t groups = pos / G;
+  Tensor indices = at::empty({groups, G}, i64), inverse = at::empty({V}, i64);
+  Tensor group_batch = at::empty({groups}, i64), padding = at::empty({groups, G}, b8);
+  int64_t* idx = indices.data_ptr<int64_t>();
+  int64_t* inv = inverse.data_ptr<int64_t>();
+  int64_t* gb = group_batch.data_ptr<int64_t>();
+  bool* pad = padding.data_ptr<bool>();
+  // Pass 3: stable counting sort by (b, window rank) straight into the slots.
+  for (int64_t i = 0; i < V; ++i) {
+    const uint64_t t = TMP[i];
+    const int64_t s = HW[t >> 32]++;
+    const int64_t v = int64_t(t & 0xffffffffu);
+    idx[s] = v;
+    inv[v] = s;
+  }
+  // Last group of each sample: slot j >= real repeats slot j % real; mask and sample index per group.
+  std::memset(pad, 0, size_t(groups * G));
+  for (const Sample& sm : samples) {
+    const int64_t ng = (sm.n + G - 1) / G, g_last = sm.slot0 / G + ng - 1;
+    const int64_t real = sm.n - (ng - 1) * G;
+    int64_t* row = idx + g_last * G;
+    for (int64_t j = real; j < G; ++j) row[j] = row[j % real];
+    std::memset(pad + g_last * G + real, 1, size_t(G - real));
+    std::fill(gb + sm.slot0 / G, gb + g_last + 1, sm.b);
+  }
+  out = FlatOut{indices, inverse, group_batch, padding};
+  return true;
+}
+
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tensor& coords_in,
                                                                      at::IntArrayRef sparse_xyz,
@@ -37,7 +185,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
   const FlatParams p = make_flat_params(sparse_xyz[0], sparse_xyz[1], window_xy[0], window_xy[1], axis == 1, shift);
 
   const int32_t* c = coords.data_ptr<int32_t>();
-  // Division tables for grids of usual size; huge grids fall back to dividing per voxel.
+  FlatOut fast;
+  if (flat_counting(c, V, sparse_xyz, p, G, i64, coords.options().dtype(at::kBool), fast)) return fast;
+  // Radix path (huge grids, windows or batch indices). Division tables for grids of usual size; huge grids fall back to dividing per voxel.
   const bool tab = sparse_xyz[0] <= (1 << 22) && sparse_xyz[1] <= (1 << 22);
   const DivTable tx(tab ? sparse_xyz[0] : 0, p.shx, p.wx), ty(tab ? sparse_xyz[1] : 0, p.shy, p.wy);
   std::vector<uint64_t> key(V);

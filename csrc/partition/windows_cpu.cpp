@@ -6,6 +6,8 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "partition/partition_keys.h"
@@ -102,6 +104,144 @@ void window_runs(const std::vector<uint64_t>& sorted, int64_t span, std::vector<
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Counting path of the rotated sets: window ids and in-window keys are small dense integers, so each
+// order is two stable counting passes (in-window key, then (b, window)) instead of a radix sort, and
+// the slots are filled with the rank recurrence floor(m n / D) stepped by adding n (no division).
+struct AxisTab { int32_t win, key0, key1, pad_; };
+
+using SetsOut = std::tuple<Tensor, Tensor, Tensor>;
+
+bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
+                   const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out) {
+  const int64_t span = p.W[0] * p.W[1] * p.W[2], per_b = p.M[0] * p.M[1] * p.M[2];
+  const int64_t cap = 4 * V + 65536;  // bucket arrays must stay small next to the voxels
+  if (sxyz[0] + sxyz[1] + sxyz[2] > cap || span > std::min<int64_t>(cap, 65536) || per_b > cap ||
+      V >= (int64_t(1) << 31))
+    return false;
+  std::vector<AxisTab> tab[3];
+  for (int a = 0; a < 3; ++a) {
+    tab[a].resize(sxyz[a]);
+    // q = (x + shift) / W and r = (x + shift) % W stepped along the axis (no division per cell).
+    for (int64_t x = 0, q = p.sh[a] / p.W[a], r = p.sh[a] % p.W[a]; x < sxyz[a]; ++x, r = (r + 1 == p.W[a]) ? 0 : r + 1, q += (r == 0)) {
+      const int64_t zq = a == 2 ? q : 0, yq = a == 1 ? q : 0, xq = a == 0 ? q : 0;
+      const int64_t zr = a == 2 ? r : 0, yr = a == 1 ? r : 0, xr = a == 0 ? r : 0;
+      tab[a][x] = AxisTab{int32_t(window_id_parts(0, zq, yq, xq, p)), int32_t(inwindow_key_parts(zr, yr, xr, p, 0)),
+                          int32_t(inwindow_key_parts(zr, yr, xr, p, 1)), 0};
+    }
+  }
+  // Pass 1: bounds (branch-free; the row is looked up only on failure), window in the sample, both
+  // in-window keys packed key0 | key1 << 16, histograms of the keys. Buffers are uninitialised on purpose.
+  const auto clamp32 = [](int64_t e) { return uint32_t(std::min<int64_t>(e, int64_t(1) << 31)); };
+  const uint32_t ux = clamp32(sxyz[0]), uy = clamp32(sxyz[1]), uz = clamp32(sxyz[2]);
+  std::unique_ptr<uint32_t[]> wbuf(new uint32_t[V]), kbuf(new uint32_t[V]);
+  std::vector<int64_t> hist(2 * span, 0);
+  const AxisTab *TX = tab[0].data(), *TY = tab[1].data(), *TZ = tab[2].data();
+  uint32_t *WB = wbuf.get(), *KB = kbuf.get();
+  int64_t *H0 = hist.data(), *H1 = H0 + span;
+  uint32_t bad = 0, bor = 0;
+  int32_t bmax = 0;
+  for (int64_t i = 0; i < V; ++i) {
+    const int32_t* r = c + 4 * i;
+    bad |= uint32_t(uint32_t(r[3]) >= ux) | uint32_t(uint32_t(r[2]) >= uy) | uint32_t(uint32_t(r[1]) >= uz);
+    bor |= uint32_t(r[0]);
+    if (bad) break;
+    const AxisTab &ax = TX[r[3]], &ay = TY[r[2]], &az = TZ[r[1]];
+    const uint32_t k0 = uint32_t(ax.key0 + ay.key0 + az.key0), k1 = uint32_t(ax.key1 + ay.key1 + az.key1);
+    WB[i] = uint32_t(ax.win + ay.win + az.win);
+    KB[i] = k0 | (k1 << 16);
+    ++H0[k0];
+    ++H1[k1];
+    bmax = r[0] > bmax ? r[0] : bmax;
+  }
+  if (bad || (bor >> 31)) {
+    for (int64_t i = 0; i < V; ++i) check_voxel(c + 4 * i, i, sxyz[0], sxyz[1], sxyz[2]);
+  }
+  const int64_t nb = (int64_t(bmax) + 1) * per_b;
+  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
+  // Pass 2: stable counting sort of both orders by in-window key; words carry (b * per_b + window, voxel).
+  for (int64_t o = 0, run = 0; o < 2; ++o, run = 0) {
+    int64_t* h = H0 + o * span;
+    for (int64_t k = 0; k < span; ++k) { const int64_t t = h[k]; h[k] = run; run += t; }
+  }
+  std::unique_ptr<uint64_t[]> tmp(new uint64_t[2 * V]);
+  uint64_t *T0 = tmp.get(), *T1 = T0 + V;
+  std::vector<int64_t> hw(nb, 0);
+  int64_t* HW = hw.data();
+  for (int64_t i = 0; i < V; ++i) {
+    const uint64_t bw = (bmax ? uint64_t(c[4 * i]) * uint64_t(per_b) : 0) + WB[i];
+    const uint64_t t = (bw << 32) | uint64_t(i);
+    const uint32_t k = KB[i];
+    T0[H0[k & 0xffffu]++] = t;
+    T1[H1[k >> 16]++] = t;
+    ++HW[bw];
+  }
+  // Windows in ascending id: first sorted row, voxel count, first set.
+  struct Win { int64_t id, start, n, set0; };
+  std::vector<Win> wins;
+  int64_t pos = 0, nsets = 0;
+  for (int64_t w = 0; w < nb; ++w) {
+    const int64_t n = HW[w];
+    HW[w] = pos;
+    if (n) {
+      wins.push_back(Win{w, pos, n, nsets});
+      nsets += (n + tau - 1) / tau;
+      pos += n;
+    }
+  }
+  // Pass 3: stable counting sort by window, one order after the other (the bucket offsets are reused).
+  std::unique_ptr<int32_t[]> perm(new int32_t[2 * V]);
+  std::vector<int64_t> hw1(hw);
+  int64_t* HW1 = hw1.data();
+  int32_t *P0 = perm.get(), *P1 = P0 + V;
+  for (int64_t i = 0; i < V; ++i) { const uint64_t t = T0[i]; P0[HW[t >> 32]++] = int32_t(t & 0xffffffffu); }
+  for (int64_t i = 0; i < V; ++i) { const uint64_t t = T1[i]; P1[HW1[t >> 32]++] = int32_t(t & 0xffffffffu); }
+  Tensor indices = at::empty({2, nsets, tau}, i64), padding = at::empty({2, nsets, tau}, b8);
+  Tensor set_window = at::empty({nsets}, i64);
+  int64_t* idx = indices.data_ptr<int64_t>();
+  bool* pad = padding.data_ptr<bool>();
+  int64_t* sw = set_window.data_ptr<int64_t>();
+  const int64_t plane = nsets * tau;
+  for (const Win& w : wins) {
+    // Locals, not w's fields: the stores below are int64 too and would force reloads.
+    const int64_t n = w.n, S = (n + tau - 1) / tau, D = S * tau, m0 = w.set0 * tau, id = w.id;
+    const int32_t *p0 = P0 + w.start, *p1 = P1 + w.start;
+    int64_t* o0 = idx + m0;
+    int64_t* o1 = idx + plane + m0;
+    bool* pm = pad + m0;
+    for (int64_t k = 0; k < S; ++k) sw[w.set0 + k] = id;
+    if (n == D) {  // full sets: slot m holds rank m, nothing is padded
+      for (int64_t m = 0; m < D; ++m) { o0[m] = p0[m]; o1[m] = p1[m]; }
+      std::memset(pm, 0, size_t(D));
+      continue;
+    }
+    // rank(m) = floor(m n / D) with n < D: step the remainder by n, the rank moves by 0 or 1. Slot j
+    // of a set pads when j > 0 and its rank equals the rank of slot j - 1.
+    int64_t r = 0, rem = 0;
+    for (int64_t k = 0; k < S; ++k, o0 += tau, o1 += tau, pm += tau) {
+      o0[0] = p0[r];
+      o1[0] = p1[r];
+      pm[0] = false;
+      rem += n;
+      int64_t step = rem >= D;
+      rem -= step * D;
+      r += step;
+      for (int64_t j = 1; j < tau; ++j) {
+        o0[j] = p0[r];
+        o1[j] = p1[r];
+        pm[j] = !step;
+        rem += n;
+        step = rem >= D;
+        rem -= step * D;
+        r += step;
+      }
+    }
+  }
+  std::memcpy(pad + plane, pad, size_t(plane));  // the mask depends on n only: the same for both orders
+  out = SetsOut{indices, padding, set_window};
+  return true;
+}
+
 std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coords_in, at::IntArrayRef sparse_xyz,
                                                              at::IntArrayRef window_xyz, at::IntArrayRef shift_xyz,
                                                              int64_t tau) {
@@ -117,6 +257,9 @@ std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coord
             at::empty({0}, i64)};
   }
   const int32_t* c = coords.data_ptr<int32_t>();
+  SetsOut fast;
+  if (sets_counting(c, V, sparse_xyz, p, tau, i64, coords.options().dtype(at::kBool), fast)) return fast;
+  // Radix path (huge grids, windows or batch indices).
   const int64_t span = p.W[0] * p.W[1] * p.W[2];
   std::vector<uint64_t> key0(V), key1(V), sorted(V);
   const int64_t maxwin = window_keys(c, V, sparse_xyz, p, span, key0.data(), key1.data());

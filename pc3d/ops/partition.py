@@ -20,6 +20,10 @@ from ._library import load_library
 load_library()
 from . import _partition_meta  # noqa: E402,F401  (fake kernels and autograd of the ops below)
 
+# Overloads resolved once (skips the packet's overload lookup on every call).
+_FLAT_OP = torch.ops.pc3d.flat_window_partition.default
+_SETS_OP = torch.ops.pc3d.rotated_set_partition.default
+
 IntOrSeq = Union[int, Sequence[int]]
 
 
@@ -103,12 +107,61 @@ def _check_coords(coords: torch.Tensor) -> None:
 
 def _check_key_range(coords: torch.Tensor, per_sample: int, what: str) -> None:
     """The composite sort key ``b * per_sample + key`` must fit in 62 bits. Any int32 batch index
-    fits when ``per_sample < 2**31``; only larger grids need the actual largest batch index."""
+    fits when ``per_sample < 2**31`` (the callers skip the check then); only larger grids need the
+    actual largest batch index."""
     if per_sample < 2**31 or coords.shape[0] == 0:
         return
     bmax = int(coords[:, 0].max())
     if (bmax + 1) * per_sample >= 2**62:
         raise ValueError(f"{what} with {bmax + 1} samples overflows the 64-bit sort key")
+
+
+def _typed_key(value):
+    """Cache key of one argument that tells apart equal values of different types (``True`` vs ``1``,
+    ``2.0`` vs ``2``), also inside sequences, so a cached parse never skips a validation."""
+    if isinstance(value, (list, tuple)):
+        return tuple(value), tuple(map(type, value))
+    return value, type(value)
+
+
+def _cached_parser(fn):
+    """Memoise a pure argument parser (errors are raised, never cached). Caching keeps the face's cost
+    per call at a few microseconds, which matters next to kernels that take ~0.1 ms on a frame."""
+    cache = {}
+
+    def parse(*args):
+        key = tuple(map(_typed_key, args))
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable content: parse without caching (it will raise or succeed)
+            return fn(*args)
+        out = fn(*args)
+        if len(cache) < 256:
+            cache[key] = out
+        return out
+
+    return parse
+
+
+@_cached_parser
+def _flat_args(sparse_shape, window_shape, group_size, axis, shift):
+    """Validated op arguments of :func:`flat_window_partition` and the key-range check it needs (None
+    when no batch index can overflow the sort key)."""
+    dhw = _sparse_shape(sparse_shape)
+    wy, wx = _shape(window_shape, 2, "window_shape")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    if not isinstance(shift, bool):
+        raise ValueError(f"shift must be a bool, got {shift!r}")
+    # Per-sample key bound: key_x < n1 * (ceil(Sy/wy) + 2) * n2 * m2, key_y < m1 * (ceil(Sx/wx) + 2) * n2 * m2.
+    cx, cy = -(-dhw[2] // wx), -(-dhw[1] // wy)
+    per_sample = max(2 * (cx + 1) * (cy + 2), 2 * (cy + 1) * (cx + 2)) * 4 * wx * wy
+    key_span = None if per_sample < 2**31 else (per_sample, f"sparse_shape {dhw} with window_shape {(wy, wx)}")
+    return (dhw[2], dhw[1], dhw[0]), (wx, wy), 0 if axis == "x" else 1, key_span
 
 
 def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], window_shape: IntOrSeq,
@@ -134,26 +187,25 @@ def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
     Returns:
         :class:`FlatWindowGroups`.
     """
-    dhw = _sparse_shape(sparse_shape)
-    wy, wx = _shape(window_shape, 2, "window_shape")
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be a positive int, got {group_size!r}")
-    if axis not in ("x", "y"):
-        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
-    if not isinstance(shift, bool):
-        raise ValueError(f"shift must be a bool, got {shift!r}")
     _check_coords(coords)
-    # Per-sample key bound: key_x < n1 * (ceil(Sy/wy) + 2) * n2 * m2, key_y < m1 * (ceil(Sx/wx) + 2) * n2 * m2.
-    cx, cy = -(-dhw[2] // wx), -(-dhw[1] // wy)
-    _check_key_range(coords, max(2 * (cx + 1) * (cy + 2), 2 * (cy + 1) * (cx + 2)) * 4 * wx * wy,
-                     f"sparse_shape {dhw} with window_shape {(wy, wx)}")
-    out = torch.ops.pc3d.flat_window_partition(coords, [dhw[2], dhw[1], dhw[0]], [wx, wy], group_size,
-                                               0 if axis == "x" else 1, shift)
+    sxyz, wxy, axis_i, key_span = _flat_args(sparse_shape, window_shape, group_size, axis, shift)
+    if key_span is not None:
+        _check_key_range(coords, *key_span)
+    out = _FLAT_OP(coords, sxyz, wxy, group_size, axis_i, shift)
     return FlatWindowGroups(*out)
 
 
 def _window_args(coords, sparse_shape, window_shape, shift):
-    """Validated (x, y, z) lists for the window ops and the number of windows per sample."""
+    """Validated (x, y, z) tuples for the window ops and the number of windows per sample."""
+    _check_coords(coords)
+    sxyz, wxyz, shxyz, per_sample, key_span = _window_args_cached(sparse_shape, window_shape, shift)
+    if key_span is not None:
+        _check_key_range(coords, *key_span)
+    return sxyz, wxyz, shxyz, per_sample
+
+
+@_cached_parser
+def _window_args_cached(sparse_shape, window_shape, shift):
     dhw = _sparse_shape(sparse_shape)
     win = tuple(window_shape) if not isinstance(window_shape, int) else (window_shape,)
     if len(win) == 2:
@@ -166,11 +218,11 @@ def _window_args(coords, sparse_shape, window_shape, shift):
         sz, sy, sx = _shape(shift, 3, "shift", allow_zero=True)
     if sz > wz or sy > wy or sx > wx:
         raise ValueError(f"shift (dz, dy, dx) = {(sz, sy, sx)} must not exceed window_shape {(wz, wy, wx)}")
-    _check_coords(coords)
     m = [-(-s // w) + 1 for s, w in zip(dhw, (wz, wy, wx))]
     per_sample = m[0] * m[1] * m[2]
-    _check_key_range(coords, per_sample * wz * wy * wx, f"sparse_shape {dhw} with window_shape {(wz, wy, wx)}")
-    return [dhw[2], dhw[1], dhw[0]], [wx, wy, wz], [sx, sy, sz], per_sample
+    span = per_sample * wz * wy * wx
+    key_span = None if span < 2**31 else (span, f"sparse_shape {dhw} with window_shape {(wz, wy, wx)}")
+    return (dhw[2], dhw[1], dhw[0]), (wx, wy, wz), (sx, sy, sz), per_sample, key_span
 
 
 def rotated_set_partition(coords: torch.Tensor, sparse_shape: Sequence[int], window_shape: IntOrSeq,
@@ -198,8 +250,9 @@ def rotated_set_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
     if isinstance(window_shape, int):
         window_shape = (window_shape, window_shape)
     sxyz, wxyz, shxyz, per_sample = _window_args(coords, sparse_shape, window_shape, shift)
-    idx, mask, set_window = torch.ops.pc3d.rotated_set_partition(coords, sxyz, wxyz, shxyz, set_size)
-    return RotatedSets(idx, mask, set_window, set_window // per_sample)
+    idx, mask, set_window = _SETS_OP(coords, sxyz, wxyz, shxyz, set_size)
+    # window ids are non-negative: truncating division is the floor and the cheapest form
+    return RotatedSets(idx, mask, set_window, set_window.div(per_sample, rounding_mode="trunc"))
 
 
 def sort_by_window(coords: torch.Tensor, sparse_shape: Sequence[int], window_shape: IntOrSeq,
