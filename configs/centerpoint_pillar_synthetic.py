@@ -6,7 +6,7 @@ _base_ = [
     './_base_/schedules/onecycle_adamw.py',
     './_base_/default_runtime.py',
 ]
-max_epochs = 12
+max_epochs = 16
 param_scheduler = [
     dict(type='OneCycleLR', eta_max=3e-3, pct_start=0.4, div_factor=10, final_div_factor=100,
          by_epoch=True, convert_to_iter_based=True, begin=0, end=max_epochs),
