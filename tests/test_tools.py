@@ -2,6 +2,7 @@
 train.py / test.py command lines on a tiny config and a few simulated frames."""
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,16 @@ def test_train_resume_and_test_cli(tmp_path, synthetic_root):
     pngs = sorted(p.name for p in show.glob("*.png"))
     assert pngs == ["val_000000.png", "val_000001.png"]
     assert all((show / p).stat().st_size > 10_000 for p in pngs)
+    # --fuse-conv-bn folds the BNs after loading the checkpoint; the metrics line is unchanged.
+    fused = _run([str(ROOT / "tools" / "test.py"), str(cfg), str(work / "epoch_2.pth"), "--work-dir", str(work),
+                  "--fuse-conv-bn"], tmp_path)
+    folded = re.search(r"FuseConvBNHook: (\d+) BatchNorm layers folded", fused)
+    assert folded and int(folded.group(1)) > 0, fused[-2000:]
+
+    def metrics_line(text):
+        return [line.split("Epoch(test)")[1] for line in text.splitlines() if "Epoch(test)" in line and "mAP_L1" in line]
+
+    assert metrics_line(fused) and metrics_line(fused)[-1].split("data_time")[0] == metrics_line(out)[-1].split("data_time")[0]
 
 
 # ---------------------------------------------------------------- BEV pictures

@@ -22,6 +22,8 @@ def parse_args(argv=None):
     parser.add_argument("--show-score-thr", type=float, default=0.3, help="lowest prediction score drawn")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
                         help="'pytorch' under torchrun (tools/dist_test.sh), 'slurm' for one srun task per process")
+    parser.add_argument("--fuse-conv-bn", action="store_true",
+                        help="fold BatchNorm into the convolutions before testing (faster, same results)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config keys, e.g. test_dataloader.dataset.max_frames=10")
     args = parser.parse_args(argv)
@@ -44,6 +46,8 @@ def main(argv=None):
         cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [
             dict(type="BEVVisualizationHook", out_dir=osp.abspath(args.show_dir), score_threshold=args.show_score_thr,
                  pc_range=cfg.get("point_cloud_range"))]
+    if args.fuse_conv_bn:
+        cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [dict(type="FuseConvBNHook")]
     from pc3d.engine import Runner, setup_distributed, teardown_distributed  # registers pc3d's hooks, ckpt fix
     from pc3d.engine.resume import check_checkpoint
 

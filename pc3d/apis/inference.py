@@ -10,10 +10,12 @@ from ._config import load_config
 from .backbone import PointCloudBackbone
 
 
-def init_model(config, checkpoint: Optional[str] = None, device: Union[str, torch.device] = "cpu") -> nn.Module:
+def init_model(config, checkpoint: Optional[str] = None, device: Union[str, torch.device] = "cpu",
+               fuse_conv_bn: bool = False) -> nn.Module:
     """Builds the detector of ``config`` (path, dict or mmengine Config), loads ``checkpoint`` (an mmengine
     checkpoint with a ``state_dict``, or a bare state dict) when given, and returns it in eval mode on
-    ``device``. The config is kept as ``model.cfg``."""
+    ``device``. The config is kept as ``model.cfg``. ``fuse_conv_bn`` folds the BatchNorms into their
+    convolutions (faster inference, same outputs up to rounding; the model can no longer be trained)."""
     cfg = load_config(config)
     if "model" not in cfg:
         raise ValueError("config has no 'model' entry")
@@ -26,7 +28,12 @@ def init_model(config, checkpoint: Optional[str] = None, device: Union[str, torc
         state = state.get("state_dict", state)
         model.load_state_dict(state, strict=True)
     model.cfg = cfg
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if fuse_conv_bn:
+        from pc3d.models.fuse import fuse_conv_bn as fuse
+
+        fuse(model)
+    return model
 
 
 @torch.no_grad()

@@ -42,7 +42,8 @@ def cases():
 
     points = frame_points()
     for name in CONFIGS:
-        model = init_model(str(CONFIG_DIR / f"{name}.py"))
+        # BatchNorms folded into the convolutions, as a deployment would run it (init_model's fuse_conv_bn).
+        model = init_model(str(CONFIG_DIR / f"{name}.py"), fuse_conv_bn=True)
         with torch.no_grad():
             voxels = model.voxel_encoder(model.voxelizer(points, 1))
         extra = dict(points=NUM_POINTS, voxels=int(voxels.coords.shape[0]))

@@ -103,3 +103,19 @@ class BEVVisualizationHook(Hook):
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self._draw(runner, data_batch, outputs)
+
+
+@HOOKS.register_module()
+class FuseConvBNHook(Hook):
+    """Folds the model's BatchNorms into their convolutions before a test pass (``tools/test.py
+    --fuse-conv-bn``): the checkpoint is loaded and the model is in eval mode by ``before_test_epoch``.
+    Only for test runs: a folded model cannot be trained further."""
+
+    def before_test_epoch(self, runner) -> None:
+        from mmengine.model import is_model_wrapper
+
+        from pc3d.models.fuse import fuse_conv_bn
+
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model.eval()
+        runner.logger.info(f"FuseConvBNHook: {fuse_conv_bn(model)} BatchNorm layers folded into convolutions")
