@@ -128,13 +128,13 @@ bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Flat
   for (int64_t k = 0, run = 0; k < C; ++k)
     for (int64_t t = 0; t < T; ++t) { const int64_t n = hc[t * C + k]; hc[t * C + k] = run; run += n; }
   std::unique_ptr<uint64_t[]> tmp(new uint64_t[V]);
-  std::vector<int64_t> hw(T * T * nb, 0);
+  std::vector<int32_t> hw(T * T * nb, 0);  // counts < V < 2^31; int32 halves the cache footprint
   const auto pass2 = [&](auto par, int64_t t, int64_t i0, int64_t i1) {
     constexpr bool PAR = decltype(par)::value;
     const uint32_t* RK = rank.get();
     uint64_t* TMP = tmp.get();
     int64_t* HC = hc.data() + t * C;
-    int64_t* HW = hw.data() + t * T * nb;
+    int32_t* HW = hw.data() + t * T * nb;
     const int32_t* C4 = c;
     const uint64_t nw = bmax ? uint64_t(NW) : 0, M = ch.M;
     const int64_t NB = nb;

@@ -105,13 +105,13 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
       }
   std::unique_ptr<uint64_t[]> tmp(new uint64_t[2 * V]);
   // Serial (T = 1): one window histogram, as the totals of both orders are the same.
-  std::vector<int64_t> hw((T > 1 ? 2 * T * T : 1) * nb, 0);
+  std::vector<int32_t> hw((T > 1 ? 2 * T * T : 1) * nb, 0);  // counts < V < 2^31; int32 halves the footprint
   const auto pass2 = [&](auto par, int64_t t, int64_t i0, int64_t i1) {
     constexpr bool PAR = decltype(par)::value;
     const uint32_t *WB = wbuf.get(), *KB = kbuf.get();
     uint64_t *T0 = tmp.get(), *T1 = T0 + V;
     int64_t *H0 = hist.data() + t * 2 * span, *H1 = H0 + span;
-    int64_t *W0 = hw.data() + t * T * nb, *W1 = W0 + T * T * nb;
+    int32_t *W0 = hw.data() + t * T * nb, *W1 = W0 + T * T * nb;
     const int32_t* C4 = c;
     const uint64_t pb = bmax ? uint64_t(per_b) : 0, M = ch.M;
     const int64_t NB = nb;
@@ -136,17 +136,29 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
   // Windows in ascending id: first sorted row, voxel count, first set. off[order][chunk][window]: where
   // destination chunk d of a window starts (after the window's voxels of chunks < d).
   struct Win { int64_t id, start, n, set0; };
+  // Sum the source chunks into the t = 0 slices (contiguous runs): cnt_o[d * nb + w] counts window w
+  // in destination chunk d of order o. Serial: one histogram serves both orders.
+  for (int64_t o = 0; T > 1 && o < 2; ++o)
+    for (int64_t t = 1; t < T; ++t)
+      for (int64_t d = 0; d < T; ++d) {
+        int32_t* dst = hw.data() + (o * T * T + d) * nb;
+        const int32_t* src = hw.data() + ((o * T + t) * T + d) * nb;
+        for (int64_t w = 0; w < nb; ++w) dst[w] += src[w];
+      }
+  const int32_t* cnt0 = hw.data();
+  const int32_t* cnt1 = T > 1 ? cnt0 + T * T * nb : cnt0;
   std::vector<Win> wins;
+  wins.reserve(size_t(std::min(nb, V)));
   std::vector<int64_t> off(2 * T * nb);
   int64_t pos = 0, nsets = 0;
   for (int64_t w = 0; w < nb; ++w) {
-    int64_t n = 0;
-    for (int64_t o = 0; o < 2; ++o)
-      for (int64_t d = 0, run = pos; d < T; ++d) {
-        off[(o * T + d) * nb + w] = run;
-        for (int64_t t = 0; t < T; ++t) run += hw[(((T > 1 ? o : 0) * T + t) * T + d) * nb + w];
-        if (o == 0 && d + 1 == T) n = run - pos;
-      }
+    int64_t n = 0, n1 = 0;
+    for (int64_t d = 0; d < T; ++d) {
+      off[d * nb + w] = pos + n;
+      off[(T + d) * nb + w] = pos + n1;
+      n += cnt0[d * nb + w];
+      n1 += cnt1[d * nb + w];
+    }
     if (n) {
       wins.push_back(Win{w, pos, n, nsets});
       nsets += (n + tau - 1) / tau;
