@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "partition/partition_keys.h"
@@ -34,6 +35,29 @@ using at::Tensor;
 // packed = U[u].a[V[v].v2odd] + V[v].b[U[u].u1odd] (exact integer sum; the low field never carries).
 struct UTab { int32_t a[2]; int32_t u1odd, pad_; };
 struct VTab { int32_t b[2]; int32_t v2odd, pad_; };
+
+struct Pass1 { uint32_t bad; int32_t bmax; };
+
+// Pass 1 over voxels [i0, i1): bounds, packed ranks into RK, in-window rank histogram into HC. A plain
+// function, not a lambda: with its own arguments the compiler keeps the loop's values in registers.
+Pass1 flat_pass1(const int32_t* c, int64_t i0, int64_t i1, int ucol, int vcol, uint32_t ux, uint32_t uy, uint32_t uz,
+                 uint32_t cmask, const UTab* TU, const VTab* TV, uint32_t* RK, int64_t* HC) {
+  uint32_t bad = 0, bor = 0;
+  int32_t bmax = 0;
+  for (int64_t i = i0; i < i1; ++i) {
+    const int32_t* r = c + 4 * i;
+    bad |= uint32_t(uint32_t(r[3]) >= ux) | uint32_t(uint32_t(r[2]) >= uy) | uint32_t(uint32_t(r[1]) >= uz);
+    bor |= uint32_t(r[0]);
+    if (bad) break;
+    const UTab& a = TU[r[ucol]];
+    const VTab& b = TV[r[vcol]];
+    const uint32_t rk = uint32_t(a.a[b.v2odd] + b.b[a.u1odd]);
+    RK[i] = rk;
+    ++HC[rk & cmask];
+    bmax = r[0] > bmax ? r[0] : bmax;
+  }
+  return Pass1{bad | (bor >> 31), bmax};
+}
 
 using FlatOut = std::tuple<Tensor, Tensor, Tensor, Tensor>;
 
@@ -67,69 +91,86 @@ bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Flat
     t.b[1] = -t.b[0];                            // row u1 odd: both fields run backwards
   }
   const int ucol = ax_y ? 3 : 2, vcol = ax_y ? 2 : 3;  // coords columns (b, z, y, x)
-  // Pass 1: bounds, dense ranks packed as (window rank << cbits) | in-window rank, histogram of the
-  // in-window rank. Buffers are left uninitialised: every entry is written before it is read.
+  // Pass 1: bounds, dense ranks packed as (window rank << cbits) | in-window rank, histograms of the
+  // in-window rank per chunk. Buffers are left uninitialised: every entry is written before it is read.
+  // Every pass runs over contiguous chunks (one per thread for large inputs); the chunk histograms are
+  // prefixed bucket-major, chunk-minor, so the chunked scatters stay stable and equal the serial ones.
+  Chunks ch(V, counting_chunks(V));
   const uint32_t cmask = (uint32_t(1) << cbits) - 1;
   std::unique_ptr<uint32_t[]> rank(new uint32_t[V]);
-  std::vector<int64_t> hc(C, 0);
+  std::vector<int64_t> hc(ch.T * C, 0);
   // Branch-free bounds test (unsigned compares catch negatives); the row is looked up only on failure.
   // Extents above 2^31 exceed every int32 coordinate; clamp so the uint32 casts cannot wrap.
   const auto clamp32 = [](int64_t e) { return uint32_t(std::min<int64_t>(e, int64_t(1) << 31)); };
   const uint32_t ux = clamp32(sxyz[0]), uy = clamp32(sxyz[1]), uz = clamp32(sxyz[2]);
-  uint32_t bad = 0, bor = 0;
-  int32_t bmax = 0;
-  // Raw local pointers: the compiler cannot prove stores through them leave the containers alone.
-  const UTab* TU = tu.data();
-  const VTab* TV = tv.data();
-  uint32_t* RK = rank.get();
-  int64_t* HC = hc.data();
-  for (int64_t i = 0; i < V; ++i) {
-    const int32_t* r = c + 4 * i;
-    bad |= uint32_t(uint32_t(r[3]) >= ux) | uint32_t(uint32_t(r[2]) >= uy) | uint32_t(uint32_t(r[1]) >= uz);
-    bor |= uint32_t(r[0]);
-    if (bad) break;
-    const UTab& a = TU[r[ucol]];
-    const VTab& b = TV[r[vcol]];
-    const uint32_t rk = uint32_t(a.a[b.v2odd] + b.b[a.u1odd]);
-    RK[i] = rk;
-    ++HC[rk & cmask];
-    bmax = r[0] > bmax ? r[0] : bmax;
-  }
-  if (bad || (bor >> 31)) {
+  std::vector<uint32_t> bad_t(ch.T, 0);
+  std::vector<int32_t> bmax_t(ch.T, 0);
+  ch.run([&](int64_t t, int64_t i0, int64_t i1) {
+    const Pass1 r = flat_pass1(c, i0, i1, ucol, vcol, ux, uy, uz, cmask, tu.data(), tv.data(), rank.get(), hc.data() + t * C);
+    bad_t[t] = r.bad;
+    bmax_t[t] = r.bmax;
+  });
+  if (*std::max_element(bad_t.begin(), bad_t.end())) {
     for (int64_t i = 0; i < V; ++i) check_voxel(c + 4 * i, i, sxyz[0], sxyz[1], sxyz[2]);
   }
+  const int32_t bmax = *std::max_element(bmax_t.begin(), bmax_t.end());
   const int64_t nb = (int64_t(bmax) + 1) * NW;
   if (nb > cap || nb >= (int64_t(1) << 32)) return false;
-  // Pass 2: stable counting sort by in-window rank; words carry (b * NW + window rank, voxel).
-  int64_t run = 0;
-  for (int64_t k = 0; k < C; ++k) { const int64_t t = hc[k]; hc[k] = run; run += t; }
-  std::unique_ptr<uint64_t[]> tmp(new uint64_t[V]);
-  std::vector<int64_t> hw(nb, 0);
-  uint64_t* TMP = tmp.get();
-  int64_t* HW = hw.data();
-  if (bmax == 0) {
-    for (int64_t i = 0; i < V; ++i) {
-      const uint32_t rk = RK[i];
-      const uint64_t bw = rk >> cbits;
-      TMP[HC[rk & cmask]++] = (bw << 32) | uint64_t(i);
-      ++HW[bw];
-    }
-  } else {
-    for (int64_t i = 0; i < V; ++i) {
-      const uint32_t rk = RK[i];
-      const uint64_t bw = uint64_t(c[4 * i]) * uint64_t(NW) + (rk >> cbits);
-      TMP[HC[rk & cmask]++] = (bw << 32) | uint64_t(i);
-      ++HW[bw];
-    }
+  if (ch.T * ch.T * nb > 2 * cap) {  // per-(chunk, chunk) window histograms too large: go serial
+    for (int64_t t = 1; t < ch.T; ++t)
+      for (int64_t k = 0; k < C; ++k) hc[k] += hc[t * C + k];
+    ch = Chunks(V, 1);
   }
-  // Slot offsets per (b, window): samples laid out one after the other, each padded to a multiple of G.
+  const int64_t T = ch.T;
+  // Pass 2: stable counting sort by in-window rank; words carry (b * NW + window rank, voxel). The
+  // (b, window) histogram is kept per (source chunk, destination chunk of the written position), so
+  // pass 3 can scatter its own chunk of the words without another counting read.
+  for (int64_t k = 0, run = 0; k < C; ++k)
+    for (int64_t t = 0; t < T; ++t) { const int64_t n = hc[t * C + k]; hc[t * C + k] = run; run += n; }
+  std::unique_ptr<uint64_t[]> tmp(new uint64_t[V]);
+  std::vector<int32_t> hw(T * T * nb, 0);  // counts < V < 2^31; int32 halves the cache footprint
+  const auto pass2 = [&](auto par, int64_t t, int64_t i0, int64_t i1) {
+    constexpr bool PAR = decltype(par)::value;
+    const uint32_t* RK = rank.get();
+    uint64_t* TMP = tmp.get();
+    int64_t* HC = hc.data() + t * C;
+    int32_t* HW = hw.data() + t * T * nb;
+    const int32_t* C4 = c;
+    const uint64_t nw = bmax ? uint64_t(NW) : 0, M = ch.M;
+    const int64_t NB = nb;
+    const int cb = cbits;
+    const uint32_t CM = cmask;
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint32_t rk = RK[i];
+      const uint64_t bw = uint64_t(C4[4 * i]) * nw + (rk >> cb);
+      const int64_t at = HC[rk & CM]++;
+      TMP[at] = (bw << 32) | uint64_t(i);
+      if (PAR) {
+        ++HW[int64_t((uint64_t(at) * M) >> 32) * NB + int64_t(bw)];  // ch.of(at)
+      } else {
+        ++HW[bw];
+      }
+    }
+  };
+  ch.run([&](int64_t t, int64_t i0, int64_t i1) {
+    if (T > 1) pass2(std::true_type(), t, i0, i1); else pass2(std::false_type(), t, i0, i1);
+  });
+  // Slot offsets per (b, window): samples laid out one after the other, each padded to a multiple of G;
+  // within a window, destination chunk d starts after the voxels of chunks < d.
   struct Sample { int64_t b, slot0, n; };
   std::vector<Sample> samples;
+  std::vector<int64_t> off(T * nb);
   int64_t pos = 0;
   for (int64_t b = 0; b <= bmax; ++b) {
-    int64_t* h = hw.data() + b * NW;
     const int64_t s0 = pos;
-    for (int64_t w = 0; w < NW; ++w) { const int64_t t = h[w]; h[w] = pos; pos += t; }
+    for (int64_t w = b * NW; w < (b + 1) * NW; ++w) {
+      for (int64_t d = 0; d < T; ++d) {
+        int64_t n = 0;
+        for (int64_t t = 0; t < T; ++t) n += hw[(t * T + d) * nb + w];
+        off[d * nb + w] = pos;
+        pos += n;
+      }
+    }
     if (pos > s0) {
       samples.push_back(Sample{b, s0, pos - s0});
       pos = s0 + (pos - s0 + G - 1) / G * G;
@@ -142,14 +183,19 @@ bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Flat
   int64_t* inv = inverse.data_ptr<int64_t>();
   int64_t* gb = group_batch.data_ptr<int64_t>();
   bool* pad = padding.data_ptr<bool>();
-  // Pass 3: stable counting sort by (b, window rank) straight into the slots.
-  for (int64_t i = 0; i < V; ++i) {
-    const uint64_t t = TMP[i];
-    const int64_t s = HW[t >> 32]++;
-    const int64_t v = int64_t(t & 0xffffffffu);
-    idx[s] = v;
-    inv[v] = s;
-  }
+  // Pass 3: stable counting sort by (b, window rank) straight into the slots, chunk by chunk of words.
+  ch.run([&](int64_t d, int64_t p0, int64_t p1) {
+    const uint64_t* TMP = tmp.get();
+    int64_t* OFF = off.data() + d * nb;
+    int64_t *IDX = idx, *INV = inv;
+    for (int64_t p = p0; p < p1; ++p) {
+      const uint64_t t = TMP[p];
+      const int64_t s = OFF[t >> 32]++;
+      const int64_t v = int64_t(t & 0xffffffffu);
+      IDX[s] = v;
+      INV[v] = s;
+    }
+  });
   // Last group of each sample: slot j >= real repeats slot j % real; mask and sample index per group.
   std::memset(pad, 0, size_t(groups * G));
   for (const Sample& sm : samples) {

@@ -3,11 +3,16 @@
 // Stable means equal keys keep their input order, which the partitions' definitions rely on.
 #pragma once
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <tuple>
 #include <vector>
+
+#include "partition/partition_keys.h"
 
 namespace pc3d {
 namespace partition {
@@ -37,6 +42,62 @@ inline void check_voxel(const int32_t* r, int64_t i, int64_t sx, int64_t sy, int
 // takes ~1 ms serially, and on a shared (oversubscribed) CPU every parallel region can stall for far
 // longer than that waiting for a descheduled worker.
 constexpr int64_t kSerialBelow = 262144;
+
+// Counting paths: voxels per chunk below which a chunk is not worth a thread. At 32k voxels a serial call
+// takes ~0.3 ms, far above the fork/join cost of the 3-4 parallel regions on an idle machine, while the
+// chunked passes add only ~5% (flat) to ~20% (DSVT) CPU work over the serial ones (1 thread, 75k voxels).
+// On an oversubscribed CPU every region can stall for a scheduler slice, as for any parallel torch op.
+constexpr int64_t kCountingChunkMin = 16384;
+
+// Number of contiguous chunks the counting paths split V voxels into: 1 (serial) for small inputs, else
+// one per thread. PC3D_PARTITION_CHUNKS=k forces k chunks (tests use it to run the chunked code on small
+// inputs; the result is the same for every chunk count, only the speed differs).
+inline int64_t counting_chunks(int64_t V) {
+  if (const char* s = std::getenv("PC3D_PARTITION_CHUNKS")) {
+    const long k = std::strtol(s, nullptr, 10);
+    if (k >= 1) return std::min<int64_t>(k, std::max<int64_t>(V, 1));
+  }
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), V / kCountingChunkMin));
+}
+
+// [0, n) cut into T contiguous chunks by a monotone map, so a position's chunk is one multiply and shift
+// (the parallel counting passes look it up per element): chunk(pos) = (pos * M) >> 32, M = 2^32 T / n.
+struct Chunks {
+  int64_t T;
+  uint64_t M;
+  std::vector<int64_t> start;  // T + 1 boundaries: chunk c is [start[c], start[c + 1]), maybe empty
+  Chunks(int64_t n, int64_t chunks) : T(chunks), M(chunks > 1 ? (uint64_t(chunks) << 32) / uint64_t(n) : 0),
+                                      start(chunks + 1) {
+    // chunk(n - 1) <= floor((n - 1) T / n) < T, and chunk() never decreases: binary search the boundaries.
+    for (int64_t c = 0; c <= T; ++c) {
+      int64_t lo = 0, hi = n;  // first pos with chunk(pos) >= c
+      while (lo < hi) {
+        const int64_t mid = (lo + hi) / 2;
+        if (of(mid) >= c) hi = mid; else lo = mid + 1;
+      }
+      start[c] = lo;
+    }
+    start[T] = n;
+  }
+  int64_t of(int64_t pos) const { return int64_t((uint64_t(pos) * M) >> 32); }
+  // Runs fn(c, begin, end) for every chunk, one chunk per task.
+  template <typename F>
+  void run(const F& fn) const {
+    tasks(T, [&](int64_t c) { fn(c, start[c], start[c + 1]); });
+  }
+  // Runs fn(j) for j in [0, n): in parallel when there are several chunks, else in a plain loop (the
+  // serial path of at::parallel_for measurably slows the loops it runs).
+  template <typename F>
+  void tasks(int64_t n, const F& fn) const {
+    if (T == 1) {
+      for (int64_t j = 0; j < n; ++j) fn(j);
+      return;
+    }
+    at::parallel_for(0, n, 1, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) fn(j);
+    });
+  }
+};
 
 inline int bit_length(uint64_t v) {
   int b = 0;
@@ -156,6 +217,12 @@ inline void radix_argsort(const uint64_t* keys, int64_t n, int bits, int64_t* pe
   if (iin != perm) std::copy(iin, iin + n, perm);
   if (sorted) std::copy(kin, kin + n, sorted);
 }
+
+// DSVT rotated sets by counting sorts (sets_counting_cpu.cpp): (indices, padding, set_window) into out,
+// or false when the bucket arrays would be too large next to the voxels (the caller radix-sorts).
+using SetsOut = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
+                   const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out);
 
 }  // namespace partition
 }  // namespace pc3d

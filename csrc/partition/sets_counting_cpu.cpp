@@ -1,0 +1,240 @@
+// Counting path of the DSVT rotated sets on CPU: window ids and in-window keys are small dense
+// integers, so each order is two stable counting passes (in-window key, then (b, window)) instead of a
+// radix sort, and the slots are filled with the rank recurrence floor(m n / D) stepped by adding n (no
+// division). Large inputs run every pass over contiguous chunks, one per thread; the chunk histograms
+// are prefixed bucket-major, chunk-minor, so the chunked scatters stay stable and the output is the
+// same for every chunk count.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "partition/partition_cpu.h"
+#include "partition/partition_keys.h"
+
+namespace pc3d {
+namespace partition {
+
+using at::Tensor;
+
+namespace {
+struct AxisTab { int32_t win, key0, key1, pad_; };
+}  // namespace
+
+bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
+                   const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out) {
+  const int64_t span = p.W[0] * p.W[1] * p.W[2], per_b = p.M[0] * p.M[1] * p.M[2];
+  const int64_t cap = 4 * V + 65536;  // bucket arrays must stay small next to the voxels
+  if (sxyz[0] + sxyz[1] + sxyz[2] > cap || span > std::min<int64_t>(cap, 65536) || per_b > cap ||
+      V >= (int64_t(1) << 31))
+    return false;
+  std::vector<AxisTab> tab[3];
+  for (int a = 0; a < 3; ++a) {
+    tab[a].resize(sxyz[a]);
+    // q = (x + shift) / W and r = (x + shift) % W stepped along the axis (no division per cell).
+    for (int64_t x = 0, q = p.sh[a] / p.W[a], r = p.sh[a] % p.W[a]; x < sxyz[a]; ++x, r = (r + 1 == p.W[a]) ? 0 : r + 1, q += (r == 0)) {
+      const int64_t zq = a == 2 ? q : 0, yq = a == 1 ? q : 0, xq = a == 0 ? q : 0;
+      const int64_t zr = a == 2 ? r : 0, yr = a == 1 ? r : 0, xr = a == 0 ? r : 0;
+      tab[a][x] = AxisTab{int32_t(window_id_parts(0, zq, yq, xq, p)), int32_t(inwindow_key_parts(zr, yr, xr, p, 0)),
+                          int32_t(inwindow_key_parts(zr, yr, xr, p, 1)), 0};
+    }
+  }
+  // Pass 1: bounds (branch-free; the row is looked up only on failure), window in the sample, both
+  // in-window keys packed key0 | key1 << 16, histograms of the keys per chunk (h[chunk][order][key]).
+  // Buffers are uninitialised on purpose: every entry is written before it is read.
+  Chunks ch(V, counting_chunks(V));
+  const auto clamp32 = [](int64_t e) { return uint32_t(std::min<int64_t>(e, int64_t(1) << 31)); };
+  const uint32_t ux = clamp32(sxyz[0]), uy = clamp32(sxyz[1]), uz = clamp32(sxyz[2]);
+  std::unique_ptr<uint32_t[]> wbuf(new uint32_t[V]), kbuf(new uint32_t[V]);
+  std::vector<int64_t> hist(ch.T * 2 * span, 0);
+  std::vector<uint32_t> bad_t(ch.T, 0);
+  std::vector<int32_t> bmax_t(ch.T, 0);
+  ch.run([&](int64_t t, int64_t i0, int64_t i1) {
+    // Raw local pointers and local copies of the captured scalars: the compiler cannot prove that the
+    // stores below leave the containers and the captured variables alone, so it would reload them.
+    const int32_t* C4 = c;
+    const uint32_t X = ux, Y = uy, Z = uz;
+    const AxisTab *TX = tab[0].data(), *TY = tab[1].data(), *TZ = tab[2].data();
+    uint32_t *WB = wbuf.get(), *KB = kbuf.get();
+    int64_t *H0 = hist.data() + t * 2 * span, *H1 = H0 + span;
+    uint32_t bad = 0, bor = 0;
+    int32_t bmax = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int32_t* r = C4 + 4 * i;
+      bad |= uint32_t(uint32_t(r[3]) >= X) | uint32_t(uint32_t(r[2]) >= Y) | uint32_t(uint32_t(r[1]) >= Z);
+      bor |= uint32_t(r[0]);
+      if (bad) break;
+      const AxisTab &ax = TX[r[3]], &ay = TY[r[2]], &az = TZ[r[1]];
+      const uint32_t k0 = uint32_t(ax.key0 + ay.key0 + az.key0), k1 = uint32_t(ax.key1 + ay.key1 + az.key1);
+      WB[i] = uint32_t(ax.win + ay.win + az.win);
+      KB[i] = k0 | (k1 << 16);
+      ++H0[k0];
+      ++H1[k1];
+      bmax = r[0] > bmax ? r[0] : bmax;
+    }
+    bad_t[t] = bad | (bor >> 31);
+    bmax_t[t] = bmax;
+  });
+  if (*std::max_element(bad_t.begin(), bad_t.end())) {
+    for (int64_t i = 0; i < V; ++i) check_voxel(c + 4 * i, i, sxyz[0], sxyz[1], sxyz[2]);
+  }
+  const int32_t bmax = *std::max_element(bmax_t.begin(), bmax_t.end());
+  const int64_t nb = (int64_t(bmax) + 1) * per_b;
+  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
+  if (ch.T * ch.T * nb > 2 * cap) {  // per-(chunk, chunk) window histograms too large: go serial
+    for (int64_t t = 1; t < ch.T; ++t)
+      for (int64_t k = 0; k < 2 * span; ++k) hist[k] += hist[t * 2 * span + k];
+    ch = Chunks(V, 1);
+  }
+  const int64_t T = ch.T;
+  // Pass 2: stable counting sort of both orders by in-window key; words carry (b * per_b + window,
+  // voxel). The window histograms are kept per (order, source chunk, destination chunk of the written
+  // position), so pass 3 can scatter its own chunk of the words without another counting read.
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t k = 0, run = 0; k < span; ++k)
+      for (int64_t t = 0; t < T; ++t) {
+        int64_t& h = hist[(t * 2 + o) * span + k];
+        const int64_t n = h;
+        h = run;
+        run += n;
+      }
+  std::unique_ptr<uint64_t[]> tmp(new uint64_t[2 * V]);
+  // Serial (T = 1): one window histogram, as the totals of both orders are the same.
+  std::vector<int32_t> hw((T > 1 ? 2 * T * T : 1) * nb, 0);  // counts < V < 2^31; int32 halves the footprint
+  const auto pass2 = [&](auto par, int64_t t, int64_t i0, int64_t i1) {
+    constexpr bool PAR = decltype(par)::value;
+    const uint32_t *WB = wbuf.get(), *KB = kbuf.get();
+    uint64_t *T0 = tmp.get(), *T1 = T0 + V;
+    int64_t *H0 = hist.data() + t * 2 * span, *H1 = H0 + span;
+    int32_t *W0 = hw.data() + t * T * nb, *W1 = W0 + T * T * nb;
+    const int32_t* C4 = c;
+    const uint64_t pb = bmax ? uint64_t(per_b) : 0, M = ch.M;
+    const int64_t NB = nb;
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint64_t bw = uint64_t(C4[4 * i]) * pb + WB[i];
+      const uint64_t w = (bw << 32) | uint64_t(i);
+      const uint32_t k = KB[i];
+      const int64_t a0 = H0[k & 0xffffu]++, a1 = H1[k >> 16]++;
+      T0[a0] = w;
+      T1[a1] = w;
+      if (PAR) {
+        ++W0[int64_t((uint64_t(a0) * M) >> 32) * NB + int64_t(bw)];  // ch.of(a0)
+        ++W1[int64_t((uint64_t(a1) * M) >> 32) * NB + int64_t(bw)];
+      } else {
+        ++W0[bw];
+      }
+    }
+  };
+  ch.run([&](int64_t t, int64_t i0, int64_t i1) {
+    if (T > 1) pass2(std::true_type(), t, i0, i1); else pass2(std::false_type(), t, i0, i1);
+  });
+  // Windows in ascending id: first sorted row, voxel count, first set. off[order][chunk][window]: where
+  // destination chunk d of a window starts (after the window's voxels of chunks < d).
+  struct Win { int64_t id, start, n, set0; };
+  // Sum the source chunks into the t = 0 slices (contiguous runs): cnt_o[d * nb + w] counts window w
+  // in destination chunk d of order o. Serial: one histogram serves both orders.
+  for (int64_t o = 0; T > 1 && o < 2; ++o)
+    for (int64_t t = 1; t < T; ++t)
+      for (int64_t d = 0; d < T; ++d) {
+        int32_t* dst = hw.data() + (o * T * T + d) * nb;
+        const int32_t* src = hw.data() + ((o * T + t) * T + d) * nb;
+        for (int64_t w = 0; w < nb; ++w) dst[w] += src[w];
+      }
+  const int32_t* cnt0 = hw.data();
+  const int32_t* cnt1 = T > 1 ? cnt0 + T * T * nb : cnt0;
+  std::vector<Win> wins;
+  wins.reserve(size_t(std::min(nb, V)));
+  std::vector<int64_t> off(2 * T * nb);
+  int64_t pos = 0, nsets = 0;
+  for (int64_t w = 0; w < nb; ++w) {
+    int64_t n = 0, n1 = 0;
+    for (int64_t d = 0; d < T; ++d) {
+      off[d * nb + w] = pos + n;
+      off[(T + d) * nb + w] = pos + n1;
+      n += cnt0[d * nb + w];
+      n1 += cnt1[d * nb + w];
+    }
+    if (n) {
+      wins.push_back(Win{w, pos, n, nsets});
+      nsets += (n + tau - 1) / tau;
+      pos += n;
+    }
+  }
+  // Pass 3: stable counting sort by window, per (order, chunk of words).
+  std::unique_ptr<int32_t[]> perm(new int32_t[2 * V]);
+  ch.tasks(2 * T, [&](int64_t j) {
+    {
+      const int64_t o = j / T, d = j % T;
+      const uint64_t* src = tmp.get() + o * V;
+      int32_t* P = perm.get() + o * V;
+      int64_t* OFF = off.data() + (o * T + d) * nb;
+      for (int64_t q = ch.start[d], q1 = ch.start[d + 1]; q < q1; ++q) {
+        const uint64_t t = src[q];
+        P[OFF[t >> 32]++] = int32_t(t & 0xffffffffu);
+      }
+    }
+  });
+  Tensor indices = at::empty({2, nsets, tau}, i64), padding = at::empty({2, nsets, tau}, b8);
+  Tensor set_window = at::empty({nsets}, i64);
+  int64_t* idx = indices.data_ptr<int64_t>();
+  bool* pad = padding.data_ptr<bool>();
+  int64_t* sw = set_window.data_ptr<int64_t>();
+  const int64_t plane = nsets * tau;
+  const int32_t *P0 = perm.get(), *P1 = P0 + V;
+  // Slots window by window (each window writes its own sets), in T tasks of about V / T voxels each.
+  std::vector<int64_t> wcut(T + 1, int64_t(wins.size()));
+  for (int64_t d = 0, w = 0; d < T; ++d) {
+    while (w < int64_t(wins.size()) && wins[w].start < ch.start[d]) ++w;
+    wcut[d] = w;
+  }
+  ch.tasks(T, [&](int64_t d) {
+    for (int64_t wi = wcut[d], w1 = wcut[d + 1]; wi < w1; ++wi) {
+      const Win& w = wins[wi];
+      // Locals, not w's fields: the stores below are int64 too and would force reloads.
+      const int64_t tau_ = tau, plane_ = plane;
+      const int64_t n = w.n, S = (n + tau_ - 1) / tau_, D = S * tau_, m0 = w.set0 * tau_, id = w.id;
+      const int32_t *p0 = P0 + w.start, *p1 = P1 + w.start;
+      int64_t* o0 = idx + m0;
+      int64_t* o1 = idx + plane_ + m0;
+      bool* pm = pad + m0;
+      for (int64_t k = 0; k < S; ++k) sw[w.set0 + k] = id;
+      if (n == D) {  // full sets: slot m holds rank m, nothing is padded
+        for (int64_t m = 0; m < D; ++m) { o0[m] = p0[m]; o1[m] = p1[m]; }
+        std::memset(pm, 0, size_t(D));
+        continue;
+      }
+      // rank(m) = floor(m n / D) with n < D: step the remainder by n, the rank moves by 0 or 1. Slot j
+      // of a set pads when j > 0 and its rank equals the rank of slot j - 1.
+      int64_t r = 0, rem = 0;
+      for (int64_t k = 0; k < S; ++k, o0 += tau_, o1 += tau_, pm += tau_) {
+        o0[0] = p0[r];
+        o1[0] = p1[r];
+        pm[0] = false;
+        rem += n;
+        int64_t step = rem >= D;
+        rem -= step * D;
+        r += step;
+        for (int64_t j = 1; j < tau_; ++j) {
+          o0[j] = p0[r];
+          o1[j] = p1[r];
+          pm[j] = !step;
+          rem += n;
+          step = rem >= D;
+          rem -= step * D;
+          r += step;
+        }
+      }
+    }
+  });
+  std::memcpy(pad + plane, pad, size_t(plane));  // the mask depends on n only: the same for both orders
+  out = SetsOut{indices, padding, set_window};
+  return true;
+}
+
+}  // namespace partition
+}  // namespace pc3d
