@@ -10,22 +10,13 @@ import pytest
 import torch
 
 from pc3d.ops import flat_window_partition, rotated_set_partition
-from tests.reference.partition_ref import flat_window_ref, random_coords, rotated_set_ref
+from tests.reference.partition_ref import assert_flat_equals_ref, assert_sets_equal_ref, random_coords
 
 CHUNKS = [2, 3, 5, 8]
 
 
-def _flat_same(coords, shape, window, G, axis, shift):
-    out = flat_window_partition(coords, shape, window, G, axis=axis, shift=shift)
-    for name, a, b in zip(out._fields, out, flat_window_ref(coords, shape, window, G, axis=axis, shift=shift)):
-        assert torch.equal(a, b), name
-
-
-def _sets_same(coords, shape, window, tau, shift):
-    out = rotated_set_partition(coords, shape, window, tau, shift=shift)
-    idx, pad, set_window = rotated_set_ref(coords, shape, window, tau, shift)
-    assert torch.equal(out.indices, idx) and torch.equal(out.padding_mask, pad)
-    assert torch.equal(out.set_window, set_window)
+_flat_same = assert_flat_equals_ref
+_sets_same = assert_sets_equal_ref
 
 
 @pytest.fixture(params=CHUNKS)

@@ -126,3 +126,22 @@ def scattered_linear_attention_ref(q, k, v, offsets, counts, eps=1e-6):
     num = torch.einsum("nhd,nhde->nhe", fq, kv[win])
     den = (fq * s[win]).sum(-1, keepdim=True) + eps
     return v.new_zeros(N, h, v.shape[2]).index_copy(0, rows, num / den)
+
+
+def assert_flat_equals_ref(coords, shape, window, G, axis, shift):
+    """pc3d's flat_window_partition equals flat_window_ref field by field (bit-exact)."""
+    from pc3d.ops import flat_window_partition
+
+    out = flat_window_partition(coords, shape, window, G, axis=axis, shift=shift)
+    for name, a, b in zip(out._fields, out, flat_window_ref(coords, shape, window, G, axis=axis, shift=shift)):
+        assert torch.equal(a, b), name
+
+
+def assert_sets_equal_ref(coords, shape, window, tau, shift):
+    """pc3d's rotated_set_partition equals rotated_set_ref (indices, padding mask, set windows)."""
+    from pc3d.ops import rotated_set_partition
+
+    out = rotated_set_partition(coords, shape, window, tau, shift=shift)
+    idx, pad, set_window = rotated_set_ref(coords, shape, window, tau, shift)
+    assert torch.equal(out.indices, idx) and torch.equal(out.padding_mask, pad)
+    assert torch.equal(out.set_window, set_window)
