@@ -42,6 +42,18 @@ def _frame(rng, frame_id, seed):
             "frame_id": frame_id, "seed": seed}
 
 
+def simulate_with_cli(tmp_path_factory, n_train, n_val, seed):
+    """``n_train`` + ``n_val`` frames simulated by ``tools/create_data.py synthetic`` (the dataset's own
+    CLI) into a fresh temporary folder; returns it. Skips when open3d (the simulator's ray caster) is absent."""
+    import pytest
+
+    pytest.importorskip("open3d", reason="the LiDAR simulator needs open3d")
+    root = tmp_path_factory.mktemp("synthetic")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "create_data.py"), "synthetic", "--out", str(root),
+                    "--train", str(n_train), "--val", str(n_val), "--seed", str(seed)], check=True, capture_output=True)
+    return root
+
+
 def make_tiny_dataset(root, n_train=4, n_val=3, seed=0):
     """Writes ``<root>/{train,val}_infos.json`` and the frame files; returns ``root``."""
     from pc3d.datasets.simulator.writer import save_frame, write_infos

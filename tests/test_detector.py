@@ -1,13 +1,15 @@
 """CenterPoint detector: heatmap targets, encode/decode round trip, training on simulated frames, and
 the evaluation path (dataset -> collate -> data preprocessor -> WaymoMetric) end to end."""
 import math
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_utils import simulate_with_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RANGE = [-20.48, -20.48, -2.0, 20.48, 20.48, 4.0]
@@ -16,11 +18,7 @@ TINY_RANGE = [-20.48, -20.48, -2.0, 20.48, 20.48, 4.0]
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory):
     """3 train + 2 val frames simulated by tools/create_data.py (the dataset's own CLI)."""
-    pytest.importorskip("open3d", reason="the LiDAR simulator needs open3d")
-    root = tmp_path_factory.mktemp("synthetic")
-    subprocess.run([sys.executable, str(ROOT / "tools" / "create_data.py"), "synthetic", "--out", str(root),
-                    "--train", "3", "--val", "2", "--seed", "7"], check=True, capture_output=True)
-    return root
+    return simulate_with_cli(tmp_path_factory, 3, 2, seed=7)
 
 
 def tiny_model_cfg(pc_range=TINY_RANGE, voxel=(0.32, 0.32, 6.0)):

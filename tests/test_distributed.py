@@ -127,6 +127,16 @@ def test_setup_distributed_backend_follows_device(monkeypatch):
         setup_distributed(Config(dict(launcher="mpi")))
 
 
+def test_teardown_distributed_destroys_the_group_and_is_a_noop_without_one(tmp_path):
+    from pc3d.engine import teardown_distributed
+
+    teardown_distributed()  # no process group: nothing to do, no error
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert torch.distributed.is_initialized()
+    teardown_distributed()
+    assert not torch.distributed.is_initialized()
+
+
 @pytest.mark.slow
 def test_torchrun_train_then_distributed_eval_equals_single_process(tmp_path):
     """tools/train.py under torchrun (2 gloo ranks, SyncBN) for 2 iterations with the consistency hook, a

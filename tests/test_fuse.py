@@ -62,3 +62,13 @@ def test_training_mode_bn_is_left_alone_and_linear_bn_folds():
         assert fuse_conv_bn(seq) == 2
         torch.testing.assert_close(seq(x), want, atol=1e-5, rtol=1e-5)
     assert [type(m).__name__ for m in seq] == ["Linear", "Identity", "ReLU", "Linear", "Identity"]
+
+
+def test_init_model_folds_batchnorm_on_request(tmp_path):
+    from pc3d.apis import init_model
+
+    cfg = dict(model=tiny_model_cfg())
+    plain = init_model(cfg)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())  # the default keeps the BNs
+    fused = init_model(cfg, fuse_conv_bn=True)
+    assert not fused.training and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())

@@ -12,6 +12,9 @@ import pytest
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_utils import simulate_with_cli  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -99,11 +102,7 @@ def test_checkpoint_getattr_refuses_other_attributes():
 # ---------------------------------------------------------------- command lines
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory):
-    pytest.importorskip("open3d", reason="the LiDAR simulator needs open3d")
-    root = tmp_path_factory.mktemp("synthetic")
-    subprocess.run([sys.executable, str(ROOT / "tools" / "create_data.py"), "synthetic", "--out", str(root),
-                    "--train", "2", "--val", "2", "--seed", "3"], check=True, capture_output=True)
-    return root
+    return simulate_with_cli(tmp_path_factory, 2, 2, seed=3)
 
 
 def _tiny_config(path: Path, data_root: Path) -> Path:
