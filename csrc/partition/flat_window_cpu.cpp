@@ -36,27 +36,18 @@ using at::Tensor;
 struct UTab { int32_t a[2]; int32_t u1odd, pad_; };
 struct VTab { int32_t b[2]; int32_t v2odd, pad_; };
 
-struct Pass1 { uint32_t bad; int32_t bmax; };
-
-// Pass 1 over voxels [i0, i1): bounds, packed ranks into RK, in-window rank histogram into HC. A plain
-// function, not a lambda: with its own arguments the compiler keeps the loop's values in registers.
-Pass1 flat_pass1(const int32_t* c, int64_t i0, int64_t i1, int ucol, int vcol, uint32_t ux, uint32_t uy, uint32_t uz,
-                 uint32_t cmask, const UTab* TU, const VTab* TV, uint32_t* RK, int64_t* HC) {
-  uint32_t bad = 0, bor = 0;
-  int32_t bmax = 0;
+// Pass 1 over voxels [i0, i1) (in bounds): packed ranks into RK, in-window rank histogram into HC. A
+// plain function, not a lambda: with its own arguments the compiler keeps the loop's values in registers.
+void flat_pass1(const int32_t* c, int64_t i0, int64_t i1, int ucol, int vcol, uint32_t cmask, const UTab* TU,
+                const VTab* TV, uint32_t* RK, int64_t* HC) {
   for (int64_t i = i0; i < i1; ++i) {
     const int32_t* r = c + 4 * i;
-    bad |= uint32_t(uint32_t(r[3]) >= ux) | uint32_t(uint32_t(r[2]) >= uy) | uint32_t(uint32_t(r[1]) >= uz);
-    bor |= uint32_t(r[0]);
-    if (bad) break;
     const UTab& a = TU[r[ucol]];
     const VTab& b = TV[r[vcol]];
     const uint32_t rk = uint32_t(a.a[b.v2odd] + b.b[a.u1odd]);
     RK[i] = rk;
     ++HC[rk & cmask];
-    bmax = r[0] > bmax ? r[0] : bmax;
   }
-  return Pass1{bad | (bor >> 31), bmax};
 }
 
 using FlatOut = std::tuple<Tensor, Tensor, Tensor, Tensor>;
@@ -91,31 +82,22 @@ bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Flat
     t.b[1] = -t.b[0];                            // row u1 odd: both fields run backwards
   }
   const int ucol = ax_y ? 3 : 2, vcol = ax_y ? 2 : 3;  // coords columns (b, z, y, x)
-  // Pass 1: bounds, dense ranks packed as (window rank << cbits) | in-window rank, histograms of the
-  // in-window rank per chunk. Buffers are left uninitialised: every entry is written before it is read.
-  // Every pass runs over contiguous chunks (one per thread for large inputs); the chunk histograms are
-  // prefixed bucket-major, chunk-minor, so the chunked scatters stay stable and equal the serial ones.
+  // Bounds and the largest batch index first (ValueError on a bad row; pass 1 indexes the tables with
+  // the coords), then pass 1: dense ranks packed as (window rank << cbits) | in-window rank, histograms
+  // of the in-window rank per chunk. Buffers are left uninitialised: every entry is written before it
+  // is read. Every pass runs over contiguous chunks (one per thread for large inputs); the chunk
+  // histograms are prefixed bucket-major, chunk-minor, so the chunked scatters stay stable and equal
+  // the serial ones.
   Chunks ch(V, counting_chunks(V));
+  const int32_t bmax = check_coords_bmax(c, V, sxyz, ch);
+  const int64_t nb = (int64_t(bmax) + 1) * NW;
+  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
   const uint32_t cmask = (uint32_t(1) << cbits) - 1;
   std::unique_ptr<uint32_t[]> rank(new uint32_t[V]);
   std::vector<int64_t> hc(ch.T * C, 0);
-  // Branch-free bounds test (unsigned compares catch negatives); the row is looked up only on failure.
-  // Extents above 2^31 exceed every int32 coordinate; clamp so the uint32 casts cannot wrap.
-  const auto clamp32 = [](int64_t e) { return uint32_t(std::min<int64_t>(e, int64_t(1) << 31)); };
-  const uint32_t ux = clamp32(sxyz[0]), uy = clamp32(sxyz[1]), uz = clamp32(sxyz[2]);
-  std::vector<uint32_t> bad_t(ch.T, 0);
-  std::vector<int32_t> bmax_t(ch.T, 0);
   ch.run([&](int64_t t, int64_t i0, int64_t i1) {
-    const Pass1 r = flat_pass1(c, i0, i1, ucol, vcol, ux, uy, uz, cmask, tu.data(), tv.data(), rank.get(), hc.data() + t * C);
-    bad_t[t] = r.bad;
-    bmax_t[t] = r.bmax;
+    flat_pass1(c, i0, i1, ucol, vcol, cmask, tu.data(), tv.data(), rank.get(), hc.data() + t * C);
   });
-  if (*std::max_element(bad_t.begin(), bad_t.end())) {
-    for (int64_t i = 0; i < V; ++i) check_voxel(c + 4 * i, i, sxyz[0], sxyz[1], sxyz[2]);
-  }
-  const int32_t bmax = *std::max_element(bmax_t.begin(), bmax_t.end());
-  const int64_t nb = (int64_t(bmax) + 1) * NW;
-  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
   if (ch.T * ch.T * nb > 2 * cap) {  // per-(chunk, chunk) window histograms too large: go serial
     for (int64_t t = 1; t < ch.T; ++t)
       for (int64_t k = 0; k < C; ++k) hc[k] += hc[t * C + k];
