@@ -1,6 +1,6 @@
 """Chunked (parallel) counting paths of the CPU partition kernels against the plain-PyTorch references.
 
-Large inputs (>= 2 x 16384 voxels with >= 2 threads) split every counting pass into contiguous chunks,
+Large inputs (>= 2 x 4096 voxels with >= 2 threads) split every counting pass into contiguous chunks,
 one per thread: per-chunk histograms, a prefix over (bucket, chunk), chunk-wise stable scatters. The
 result must equal the serial one bit for bit. ``PC3D_PARTITION_CHUNKS=k`` forces k chunks (read per
 call), so the chunked code runs here on small, adversarial inputs with chunk counts that do not divide
@@ -80,7 +80,7 @@ def test_bad_voxel_in_a_later_chunk_is_reported(chunks):
 
 
 def test_default_threshold_takes_the_parallel_path_on_large_inputs(monkeypatch):
-    # No override: 40k voxels on 2 threads are above the threshold (2 chunks of >= 16384 voxels).
+    # No override: 40k voxels on 2 threads are above the threshold (2 chunks of >= 4096 voxels).
     monkeypatch.delenv("PC3D_PARTITION_CHUNKS", raising=False)
     prev = torch.get_num_threads()
     torch.set_num_threads(2)
