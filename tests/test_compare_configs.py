@@ -1,10 +1,15 @@
-"""configs/compare: the four detectors of the backbone comparison differ only in their 3D stage."""
+"""configs/compare: the detectors of the backbone comparison differ only in their 3D stage (and the
+grid it runs on: 0.32 m pillars or the spconv baseline's 8-slice 3D grid)."""
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("spconv", "flatformer", "dsvt_pillar", "scatterformer")
+# name -> 3D stage (None: a control without one)
+STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pillar": "DSVT",
+          "scatterformer": "ScatterFormer", "flatformer_voxel": "FlatFormer", "dsvt_voxel": "DSVT",
+          "scatterformer_voxel": "ScatterFormer", "pillar": None, "voxel_grid": None}
+NAMES = tuple(STAGES)
 
 
 def _load(name):
@@ -26,7 +31,10 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
         assert {k: v for k, v in m.backbone2d.items() if k != "in_channels"} == \
                {k: v for k, v in r.backbone2d.items() if k != "in_channels"}, name
         assert m.voxelizer.pc_range == r.voxelizer.pc_range and m.voxelizer.voxel_size[:2] == r.voxelizer.voxel_size[:2]
-    assert [cfgs[n].model.backbone3d.type for n in NAMES] == ["SparseConvBackbone", "FlatFormer", "DSVT", "ScatterFormer"]
+    assert {n: (c.model.get("backbone3d") or {}).get("type") for n, c in cfgs.items()} == STAGES
+    # The 3D-grid variants run on the baseline's own voxels.
+    for name in ("voxel_grid", "flatformer_voxel", "dsvt_voxel", "scatterformer_voxel"):
+        assert cfgs[name].model.voxelizer.voxel_size == ref.model.voxelizer.voxel_size, name
     assert ref.train_cfg.max_epochs == 6
 
 
