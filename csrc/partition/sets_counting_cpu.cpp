@@ -44,48 +44,33 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
                           int32_t(inwindow_key_parts(zr, yr, xr, p, 1)), 0};
     }
   }
-  // Pass 1: bounds (branch-free; the row is looked up only on failure), window in the sample, both
-  // in-window keys packed key0 | key1 << 16, histograms of the keys per chunk (h[chunk][order][key]).
-  // Buffers are uninitialised on purpose: every entry is written before it is read.
+  // Bounds and the largest batch index first (check_coords_bmax: ValueError on a bad row; pass 1 indexes
+  // the tables with the coords), then pass 1: window in the sample, both in-window keys packed
+  // key0 | key1 << 16, histograms of the keys per chunk (h[chunk][order][key]). Buffers are uninitialised
+  // on purpose: every entry is written before it is read.
   Chunks ch(V, counting_chunks(V));
-  const auto clamp32 = [](int64_t e) { return uint32_t(std::min<int64_t>(e, int64_t(1) << 31)); };
-  const uint32_t ux = clamp32(sxyz[0]), uy = clamp32(sxyz[1]), uz = clamp32(sxyz[2]);
+  const int32_t bmax = check_coords_bmax(c, V, sxyz, ch);
+  const int64_t nb = (int64_t(bmax) + 1) * per_b;
+  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
   std::unique_ptr<uint32_t[]> wbuf(new uint32_t[V]), kbuf(new uint32_t[V]);
   std::vector<int64_t> hist(ch.T * 2 * span, 0);
-  std::vector<uint32_t> bad_t(ch.T, 0);
-  std::vector<int32_t> bmax_t(ch.T, 0);
   ch.run([&](int64_t t, int64_t i0, int64_t i1) {
-    // Raw local pointers and local copies of the captured scalars: the compiler cannot prove that the
-    // stores below leave the containers and the captured variables alone, so it would reload them.
+    // Raw local pointers: the compiler cannot prove that the stores below leave the containers alone,
+    // so it would reload them.
     const int32_t* C4 = c;
-    const uint32_t X = ux, Y = uy, Z = uz;
     const AxisTab *TX = tab[0].data(), *TY = tab[1].data(), *TZ = tab[2].data();
     uint32_t *WB = wbuf.get(), *KB = kbuf.get();
     int64_t *H0 = hist.data() + t * 2 * span, *H1 = H0 + span;
-    uint32_t bad = 0, bor = 0;
-    int32_t bmax = 0;
     for (int64_t i = i0; i < i1; ++i) {
       const int32_t* r = C4 + 4 * i;
-      bad |= uint32_t(uint32_t(r[3]) >= X) | uint32_t(uint32_t(r[2]) >= Y) | uint32_t(uint32_t(r[1]) >= Z);
-      bor |= uint32_t(r[0]);
-      if (bad) break;
       const AxisTab &ax = TX[r[3]], &ay = TY[r[2]], &az = TZ[r[1]];
       const uint32_t k0 = uint32_t(ax.key0 + ay.key0 + az.key0), k1 = uint32_t(ax.key1 + ay.key1 + az.key1);
       WB[i] = uint32_t(ax.win + ay.win + az.win);
       KB[i] = k0 | (k1 << 16);
       ++H0[k0];
       ++H1[k1];
-      bmax = r[0] > bmax ? r[0] : bmax;
     }
-    bad_t[t] = bad | (bor >> 31);
-    bmax_t[t] = bmax;
   });
-  if (*std::max_element(bad_t.begin(), bad_t.end())) {
-    for (int64_t i = 0; i < V; ++i) check_voxel(c + 4 * i, i, sxyz[0], sxyz[1], sxyz[2]);
-  }
-  const int32_t bmax = *std::max_element(bmax_t.begin(), bmax_t.end());
-  const int64_t nb = (int64_t(bmax) + 1) * per_b;
-  if (nb > cap || nb >= (int64_t(1) << 32)) return false;
   if (ch.T * ch.T * nb > 2 * cap) {  // per-(chunk, chunk) window histograms too large: go serial
     for (int64_t t = 1; t < ch.T; ++t)
       for (int64_t k = 0; k < 2 * span; ++k) hist[k] += hist[t * 2 * span + k];
