@@ -48,7 +48,9 @@ def test_flat_adversarial_layouts(chunks):
         _flat_same(random_coords(gen, [V], (1, 30, 30)), (1, 30, 30), (5, 5), 9, "x", True)
 
 
-def test_sets_random_batches(chunks):
+@pytest.mark.parametrize("path", ["bitmap", "counting"])
+def test_sets_random_batches(chunks, path, monkeypatch):
+    monkeypatch.setenv("PC3D_SETS_PATH", path)  # each chunked sets path alone (raises if it declines)
     gen = torch.Generator().manual_seed(300 + chunks)
     coords = random_coords(gen, [800, 0, 410, 1, 650], (2, 70, 60))
     for tau in (1, 36, 50):
@@ -88,6 +90,8 @@ def test_default_threshold_takes_the_parallel_path_on_large_inputs(monkeypatch):
         gen = torch.Generator().manual_seed(500)
         coords = random_coords(gen, [25000, 15000], (1, 468, 468))
         _flat_same(coords, (1, 468, 468), (13, 13), 144, "x", True)
+        _sets_same(coords, (1, 468, 468), (1, 12, 12), 36, (0, 6, 6))
+        monkeypatch.setenv("PC3D_SETS_PATH", "counting")
         _sets_same(coords, (1, 468, 468), (1, 12, 12), 36, (0, 6, 6))
     finally:
         torch.set_num_threads(prev)

@@ -249,9 +249,14 @@ inline void radix_argsort(const uint64_t* keys, int64_t n, int bits, int64_t* pe
   if (sorted) std::copy(kin, kin + n, sorted);
 }
 
-// DSVT rotated sets by counting sorts (sets_counting_cpu.cpp): (indices, padding, set_window) into out,
-// or false when the bucket arrays would be too large next to the voxels (the caller radix-sorts).
+// DSVT rotated sets, fast paths: (indices, padding, set_window) into out, or false when they do not apply.
+// sets_bitmap (sets_bitmap_cpu.cpp): one counting sort by window, then each window ordered through
+// occupancy bitmaps of its cells; false on duplicate coordinates or windows over 4096 cells. sets_counting
+// (sets_counting_cpu.cpp): counting sorts; false when the bucket arrays would be too large (the caller
+// then radix-sorts).
 using SetsOut = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+bool sets_bitmap(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
+                 const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out);
 bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
                    const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out);
 

@@ -16,15 +16,12 @@
 
 #include "partition/partition_cpu.h"
 #include "partition/partition_keys.h"
+#include "partition/sets_common.h"
 
 namespace pc3d {
 namespace partition {
 
 using at::Tensor;
-
-namespace {
-struct AxisTab { int32_t win, key0, key1, pad_; };
-}  // namespace
 
 bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
                    const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out) {
@@ -34,16 +31,7 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
       V >= (int64_t(1) << 31))
     return false;
   std::vector<AxisTab> tab[3];
-  for (int a = 0; a < 3; ++a) {
-    tab[a].resize(sxyz[a]);
-    // q = (x + shift) / W and r = (x + shift) % W stepped along the axis (no division per cell).
-    for (int64_t x = 0, q = p.sh[a] / p.W[a], r = p.sh[a] % p.W[a]; x < sxyz[a]; ++x, r = (r + 1 == p.W[a]) ? 0 : r + 1, q += (r == 0)) {
-      const int64_t zq = a == 2 ? q : 0, yq = a == 1 ? q : 0, xq = a == 0 ? q : 0;
-      const int64_t zr = a == 2 ? r : 0, yr = a == 1 ? r : 0, xr = a == 0 ? r : 0;
-      tab[a][x] = AxisTab{int32_t(window_id_parts(0, zq, yq, xq, p)), int32_t(inwindow_key_parts(zr, yr, xr, p, 0)),
-                          int32_t(inwindow_key_parts(zr, yr, xr, p, 1)), 0};
-    }
-  }
+  axis_key_tables(sxyz.data(), p, tab);
   // Bounds and the largest batch index first (check_coords_bmax: ValueError on a bad row; pass 1 indexes
   // the tables with the coords), then pass 1: window in the sample, both in-window keys packed
   // key0 | key1 << 16, histograms of the keys per chunk (h[chunk][order][key]). Buffers are uninitialised
@@ -180,40 +168,7 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
   ch.tasks(T, [&](int64_t d) {
     for (int64_t wi = wcut[d], w1 = wcut[d + 1]; wi < w1; ++wi) {
       const Win& w = wins[wi];
-      // Locals, not w's fields: the stores below are int64 too and would force reloads.
-      const int64_t tau_ = tau, plane_ = plane;
-      const int64_t n = w.n, S = (n + tau_ - 1) / tau_, D = S * tau_, m0 = w.set0 * tau_, id = w.id;
-      const int32_t *p0 = P0 + w.start, *p1 = P1 + w.start;
-      int64_t* o0 = idx + m0;
-      int64_t* o1 = idx + plane_ + m0;
-      bool* pm = pad + m0;
-      for (int64_t k = 0; k < S; ++k) sw[w.set0 + k] = id;
-      if (n == D) {  // full sets: slot m holds rank m, nothing is padded
-        for (int64_t m = 0; m < D; ++m) { o0[m] = p0[m]; o1[m] = p1[m]; }
-        std::memset(pm, 0, size_t(D));
-        continue;
-      }
-      // rank(m) = floor(m n / D) with n < D: step the remainder by n, the rank moves by 0 or 1. Slot j
-      // of a set pads when j > 0 and its rank equals the rank of slot j - 1.
-      int64_t r = 0, rem = 0;
-      for (int64_t k = 0; k < S; ++k, o0 += tau_, o1 += tau_, pm += tau_) {
-        o0[0] = p0[r];
-        o1[0] = p1[r];
-        pm[0] = false;
-        rem += n;
-        int64_t step = rem >= D;
-        rem -= step * D;
-        r += step;
-        for (int64_t j = 1; j < tau_; ++j) {
-          o0[j] = p0[r];
-          o1[j] = p1[r];
-          pm[j] = !step;
-          rem += n;
-          step = rem >= D;
-          rem -= step * D;
-          r += step;
-        }
-      }
+      fill_window_sets(P0 + w.start, P1 + w.start, w.n, tau, w.set0, w.id, plane, idx, pad, sw);
     }
   });
   std::memcpy(pad + plane, pad, size_t(plane));  // the mask depends on n only: the same for both orders

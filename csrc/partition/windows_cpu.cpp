@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -104,6 +105,17 @@ void window_runs(const std::vector<uint64_t>& sorted, int64_t span, std::vector<
   }
 }
 
+enum class SetsPath { kAny, kBitmap, kCounting, kRadix };
+
+SetsPath forced_sets_path() {
+  const char* s = std::getenv("PC3D_SETS_PATH");
+  if (!s || !*s) return SetsPath::kAny;
+  if (!std::strcmp(s, "bitmap")) return SetsPath::kBitmap;
+  if (!std::strcmp(s, "counting")) return SetsPath::kCounting;
+  if (!std::strcmp(s, "radix")) return SetsPath::kRadix;
+  TORCH_CHECK_VALUE(false, "PC3D_SETS_PATH must be bitmap, counting or radix, got '", s, "'");
+}
+
 std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coords_in, at::IntArrayRef sparse_xyz,
                                                              at::IntArrayRef window_xyz, at::IntArrayRef shift_xyz,
                                                              int64_t tau) {
@@ -119,8 +131,22 @@ std::tuple<Tensor, Tensor, Tensor> rotated_set_partition_cpu(const Tensor& coord
             at::empty({0}, i64)};
   }
   const int32_t* c = coords.data_ptr<int32_t>();
-  SetsOut fast;  // counting path: sets_counting_cpu.cpp
-  if (sets_counting(c, V, sparse_xyz, p, tau, i64, coords.options().dtype(at::kBool), fast)) return fast;
+  // Bitmap path (sets_bitmap_cpu.cpp), else the counting path (sets_counting_cpu.cpp), else the radix
+  // path below. PC3D_SETS_PATH=bitmap|counting|radix runs that path alone and raises when it does not
+  // apply (tests run every path on the same inputs; the result is the same on each, only the speed differs).
+  const SetsPath only = forced_sets_path();
+  SetsOut fast;
+  const auto b8 = coords.options().dtype(at::kBool);
+  if (only == SetsPath::kAny || only == SetsPath::kBitmap) {
+    if (sets_bitmap(c, V, sparse_xyz, p, tau, i64, b8, fast)) return fast;
+    TORCH_CHECK(only == SetsPath::kAny, "rotated_set_partition: PC3D_SETS_PATH=bitmap, but the bitmap path does not "
+                "apply to this input (duplicate coordinates, windows over 4096 cells or too many windows)");
+  }
+  if (only == SetsPath::kAny || only == SetsPath::kCounting) {
+    if (sets_counting(c, V, sparse_xyz, p, tau, i64, b8, fast)) return fast;
+    TORCH_CHECK(only == SetsPath::kAny, "rotated_set_partition: PC3D_SETS_PATH=counting, but the counting path "
+                "does not apply to this input (too many windows or window cells)");
+  }
   // Radix path (huge grids, windows or batch indices).
   const int64_t span = p.W[0] * p.W[1] * p.W[2];
   std::vector<uint64_t> key0(V), key1(V), sorted(V);
