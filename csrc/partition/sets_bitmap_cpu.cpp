@@ -87,8 +87,7 @@ bool sets_bitmap(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Window
   });
   // Windows in ascending id: first sorted position, voxel count, first set. Then the histograms become
   // each chunk's write positions (window-major, chunk-minor: the scatter is stable for any chunk count).
-  struct Win { int64_t id, start, n, set0; };
-  std::vector<Win> wins;
+  std::vector<SetsWindow> wins;
   wins.reserve(size_t(std::min(nb, V)));
   int64_t pos = 0, nsets = 0;
   for (int64_t w = 0; w < nb; ++w) {
@@ -100,7 +99,7 @@ bool sets_bitmap(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Window
       n += k;
     }
     if (n) {
-      wins.push_back(Win{w, pos, n, nsets});
+      wins.push_back(SetsWindow{w, pos, n, nsets});
       nsets += (n + tau - 1) / tau;
       pos += n;
     }
@@ -119,18 +118,12 @@ bool sets_bitmap(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Window
     for (int64_t iy = 0; iy < p.W[1]; ++iy)
       for (int64_t ix = 0; ix < p.W[0]; ++ix)
         k1_to_k0[inwindow_key_parts(iz, iy, ix, p, 1)] = int32_t(inwindow_key_parts(iz, iy, ix, p, 0));
-  Tensor indices = at::empty({2, nsets, tau}, i64), padding = at::empty({2, nsets, tau}, b8);
-  Tensor set_window = at::empty({nsets}, i64);
-  int64_t* idx = indices.data_ptr<int64_t>();
-  bool* pad = padding.data_ptr<bool>();
-  int64_t* sw = set_window.data_ptr<int64_t>();
-  const int64_t plane = nsets * tau;
+  SetsBuffers ob(nsets, tau, i64, b8);
+  int64_t *idx = ob.idx, *sw = ob.sw;
+  bool* pad = ob.pad;
+  const int64_t plane = ob.plane;
   // Pass 3, window by window (each window writes its own sets), in T tasks of about V / T voxels each.
-  std::vector<int64_t> wcut(T + 1, int64_t(wins.size()));
-  for (int64_t d = 0, w = 0; d < T; ++d) {
-    while (w < int64_t(wins.size()) && wins[w].start < ch.start[d]) ++w;
-    wcut[d] = w;
-  }
+  const std::vector<int64_t> wcut = window_task_cuts(wins, ch);
   std::vector<uint8_t> dup_t(T, 0);
   ch.tasks(T, [&](int64_t d) {
     // Per task: the cell table (only occupied cells are read, so it is never cleared), both bitmaps
@@ -144,7 +137,7 @@ bool sets_bitmap(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Window
     const int64_t WORDS = words;
     uint64_t dup = 0;
     for (int64_t wi = wcut[d], w1 = wcut[d + 1]; wi < w1 && !dup; ++wi) {
-      const Win& w = wins[wi];
+      const SetsWindow& w = wins[wi];
       for (int64_t q = w.start, q1 = w.start + w.n; q < q1; ++q) {
         const uint64_t u = S[q];
         const uint32_t k0 = uint32_t(u) & 0xffffu, k1 = uint32_t(u) >> 16;
@@ -166,7 +159,7 @@ bool sets_bitmap(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Window
   });
   if (*std::max_element(dup_t.begin(), dup_t.end())) return false;
   std::memcpy(pad + plane, pad, size_t(plane));  // the mask depends on n only: the same for both orders
-  out = SetsOut{indices, padding, set_window};
+  out = SetsOut{ob.indices, ob.padding, ob.set_window};
   return true;
 }
 

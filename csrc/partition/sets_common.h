@@ -1,10 +1,15 @@
 // Pieces shared by the two CPU fast paths of the DSVT rotated sets (sets_bitmap_cpu.cpp and
-// sets_counting_cpu.cpp): per-axis key tables and the slot fill of one window.
+// sets_counting_cpu.cpp): per-axis key tables, the windows and output buffers, and the slot fill of one
+// window.
 #pragma once
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "partition/partition_cpu.h"
 #include "partition/partition_keys.h"
 
 namespace pc3d {
@@ -27,6 +32,35 @@ inline void axis_key_tables(const int64_t* sxyz, const WindowParams& p, std::vec
                           int32_t(inwindow_key_parts(zr, yr, xr, p, 1)), 0};
     }
   }
+}
+
+// A non-empty window in ascending (b, window) id: its first position in window-sorted order, voxel count
+// and first set.
+struct SetsWindow { int64_t id, start, n, set0; };
+
+// The kernels' outputs for nsets sets of tau slots: indices (2, nsets, tau) int64, padding (2, nsets, tau)
+// bool, set_window (nsets,) int64, with raw pointers and the size of one order's plane.
+struct SetsBuffers {
+  at::Tensor indices, padding, set_window;
+  int64_t* idx;
+  bool* pad;
+  int64_t* sw;
+  int64_t plane;
+  SetsBuffers(int64_t nsets, int64_t tau, const at::TensorOptions& i64, const at::TensorOptions& b8)
+      : indices(at::empty({2, nsets, tau}, i64)), padding(at::empty({2, nsets, tau}, b8)),
+        set_window(at::empty({nsets}, i64)), idx(indices.data_ptr<int64_t>()), pad(padding.data_ptr<bool>()),
+        sw(set_window.data_ptr<int64_t>()), plane(nsets * tau) {}
+};
+
+// First window of each of ch.T tasks of about V / T voxels each (cut[T] = number of windows), so that
+// the slot fill runs window by window in parallel (each window writes its own sets).
+inline std::vector<int64_t> window_task_cuts(const std::vector<SetsWindow>& wins, const Chunks& ch) {
+  std::vector<int64_t> cut(ch.T + 1, int64_t(wins.size()));
+  for (int64_t d = 0, w = 0; d < ch.T; ++d) {
+    while (w < int64_t(wins.size()) && wins[w].start < ch.start[d]) ++w;
+    cut[d] = w;
+  }
+  return cut;
 }
 
 // The S = ceil(n / tau) sets of one window, both orders: p0 / p1 (n) are the window's voxels in rank

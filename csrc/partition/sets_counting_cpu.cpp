@@ -106,9 +106,8 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
   ch.run([&](int64_t t, int64_t i0, int64_t i1) {
     if (T > 1) pass2(std::true_type(), t, i0, i1); else pass2(std::false_type(), t, i0, i1);
   });
-  // Windows in ascending id: first sorted row, voxel count, first set. off[order][chunk][window]: where
-  // destination chunk d of a window starts (after the window's voxels of chunks < d).
-  struct Win { int64_t id, start, n, set0; };
+  // Windows in ascending id (SetsWindow). off[order][chunk][window]: where destination chunk d of a
+  // window starts (after the window's voxels of chunks < d).
   // Sum the source chunks into the t = 0 slices (contiguous runs): cnt_o[d * nb + w] counts window w
   // in destination chunk d of order o. Serial: one histogram serves both orders.
   for (int64_t o = 0; T > 1 && o < 2; ++o)
@@ -120,7 +119,7 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
       }
   const int32_t* cnt0 = hw.data();
   const int32_t* cnt1 = T > 1 ? cnt0 + T * T * nb : cnt0;
-  std::vector<Win> wins;
+  std::vector<SetsWindow> wins;
   wins.reserve(size_t(std::min(nb, V)));
   std::vector<int64_t> off(2 * T * nb);
   int64_t pos = 0, nsets = 0;
@@ -133,7 +132,7 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
       n1 += cnt1[d * nb + w];
     }
     if (n) {
-      wins.push_back(Win{w, pos, n, nsets});
+      wins.push_back(SetsWindow{w, pos, n, nsets});
       nsets += (n + tau - 1) / tau;
       pos += n;
     }
@@ -152,27 +151,21 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
       }
     }
   });
-  Tensor indices = at::empty({2, nsets, tau}, i64), padding = at::empty({2, nsets, tau}, b8);
-  Tensor set_window = at::empty({nsets}, i64);
-  int64_t* idx = indices.data_ptr<int64_t>();
-  bool* pad = padding.data_ptr<bool>();
-  int64_t* sw = set_window.data_ptr<int64_t>();
-  const int64_t plane = nsets * tau;
+  SetsBuffers ob(nsets, tau, i64, b8);
+  int64_t *idx = ob.idx, *sw = ob.sw;
+  bool* pad = ob.pad;
+  const int64_t plane = ob.plane;
   const int32_t *P0 = perm.get(), *P1 = P0 + V;
   // Slots window by window (each window writes its own sets), in T tasks of about V / T voxels each.
-  std::vector<int64_t> wcut(T + 1, int64_t(wins.size()));
-  for (int64_t d = 0, w = 0; d < T; ++d) {
-    while (w < int64_t(wins.size()) && wins[w].start < ch.start[d]) ++w;
-    wcut[d] = w;
-  }
+  const std::vector<int64_t> wcut = window_task_cuts(wins, ch);
   ch.tasks(T, [&](int64_t d) {
     for (int64_t wi = wcut[d], w1 = wcut[d + 1]; wi < w1; ++wi) {
-      const Win& w = wins[wi];
+      const SetsWindow& w = wins[wi];
       fill_window_sets(P0 + w.start, P1 + w.start, w.n, tau, w.set0, w.id, plane, idx, pad, sw);
     }
   });
   std::memcpy(pad + plane, pad, size_t(plane));  // the mask depends on n only: the same for both orders
-  out = SetsOut{indices, padding, set_window};
+  out = SetsOut{ob.indices, ob.padding, ob.set_window};
   return true;
 }
 
