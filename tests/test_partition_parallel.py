@@ -1,4 +1,5 @@
-"""Chunked (parallel) counting paths of the CPU partition kernels against the plain-PyTorch references.
+"""Chunked (parallel) counting and bitmap paths of the CPU partition kernels against the plain-PyTorch
+references.
 
 Large inputs (>= 2 x 4096 voxels with >= 2 threads) split every counting pass into contiguous chunks,
 one per thread: per-chunk histograms, a prefix over (bucket, chunk), chunk-wise stable scatters. The
