@@ -15,12 +15,12 @@
 namespace pc3d {
 namespace partition {
 
-// One grid cell along one axis: its additive share of the window id (sample 0) and of both in-window
-// keys. A voxel's window and keys are three lookups and adds (no division per voxel).
-struct AxisTab { int32_t win, key0, key1, pad_; };
-
-// tab[a][x] for axis a (0 = x, 1 = y, 2 = z) and every x in [0, sxyz[a]).
-inline void axis_key_tables(const int64_t* sxyz, const WindowParams& p, std::vector<AxisTab> (&tab)[3]) {
+// Per-axis key tables: tab[a][x] for axis a (0 = x, 1 = y, 2 = z) and every x in [0, sxyz[a]) is the
+// cell's additive share of the window id (sample 0) and of both in-window keys, packed as one word
+// window | (key0 | key1 << 16) << 32. A voxel's window and keys are the sum of its three words (no
+// division per voxel; one load per axis). The halves add without carries while the window id stays below
+// 2^32 and the keys below 2^16 (span <= 65536): both paths check that before they use the tables.
+inline void axis_key_tables(const int64_t* sxyz, const WindowParams& p, std::vector<uint64_t> (&tab)[3]) {
   for (int a = 0; a < 3; ++a) {
     tab[a].resize(sxyz[a]);
     // q = (x + shift) / W and r = (x + shift) % W stepped along the axis.
@@ -28,8 +28,9 @@ inline void axis_key_tables(const int64_t* sxyz, const WindowParams& p, std::vec
          ++x, r = (r + 1 == p.W[a]) ? 0 : r + 1, q += (r == 0)) {
       const int64_t zq = a == 2 ? q : 0, yq = a == 1 ? q : 0, xq = a == 0 ? q : 0;
       const int64_t zr = a == 2 ? r : 0, yr = a == 1 ? r : 0, xr = a == 0 ? r : 0;
-      tab[a][x] = AxisTab{int32_t(window_id_parts(0, zq, yq, xq, p)), int32_t(inwindow_key_parts(zr, yr, xr, p, 0)),
-                          int32_t(inwindow_key_parts(zr, yr, xr, p, 1)), 0};
+      const uint64_t keys = uint64_t(inwindow_key_parts(zr, yr, xr, p, 0)) |
+                            (uint64_t(inwindow_key_parts(zr, yr, xr, p, 1)) << 16);
+      tab[a][x] = uint64_t(window_id_parts(0, zq, yq, xq, p)) | (keys << 32);
     }
   }
 }

@@ -1,9 +1,8 @@
 // Counting path of the DSVT rotated sets on CPU: window ids and in-window keys are small dense
 // integers, so each order is two stable counting passes (in-window key, then (b, window)) instead of a
-// radix sort, and the slots are filled with the rank recurrence floor(m n / D) stepped by adding n (no
-// division). Large inputs run every pass over contiguous chunks, one per thread; the chunk histograms
-// are prefixed bucket-major, chunk-minor, so the chunked scatters stay stable and the output is the
-// same for every chunk count.
+// radix sort, and the slots are filled by fill_window_sets (sets_common.h). Large inputs run every pass
+// over contiguous chunks, one per thread; the chunk histograms are prefixed bucket-major, chunk-minor, so
+// the chunked scatters stay stable and the output is the same for every chunk count.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -21,8 +20,6 @@
 namespace pc3d {
 namespace partition {
 
-using at::Tensor;
-
 bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const WindowParams& p, int64_t tau,
                    const at::TensorOptions& i64, const at::TensorOptions& b8, SetsOut& out) {
   const int64_t span = p.W[0] * p.W[1] * p.W[2], per_b = p.M[0] * p.M[1] * p.M[2];
@@ -30,7 +27,7 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
   if (sxyz[0] + sxyz[1] + sxyz[2] > cap || span > std::min<int64_t>(cap, 65536) || per_b > cap ||
       V >= (int64_t(1) << 31))
     return false;
-  std::vector<AxisTab> tab[3];
+  std::vector<uint64_t> tab[3];  // packed window | keys words (sets_common.h); span <= 65536 checked above
   axis_key_tables(sxyz.data(), p, tab);
   // Bounds and the largest batch index first (check_coords_bmax: ValueError on a bad row; pass 1 indexes
   // the tables with the coords), then pass 1: window in the sample, both in-window keys packed
@@ -46,17 +43,17 @@ bool sets_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Wind
     // Raw local pointers: the compiler cannot prove that the stores below leave the containers alone,
     // so it would reload them.
     const int32_t* C4 = c;
-    const AxisTab *TX = tab[0].data(), *TY = tab[1].data(), *TZ = tab[2].data();
+    const uint64_t *TX = tab[0].data(), *TY = tab[1].data(), *TZ = tab[2].data();
     uint32_t *WB = wbuf.get(), *KB = kbuf.get();
     int64_t *H0 = hist.data() + t * 2 * span, *H1 = H0 + span;
     for (int64_t i = i0; i < i1; ++i) {
       const int32_t* r = C4 + 4 * i;
-      const AxisTab &ax = TX[r[3]], &ay = TY[r[2]], &az = TZ[r[1]];
-      const uint32_t k0 = uint32_t(ax.key0 + ay.key0 + az.key0), k1 = uint32_t(ax.key1 + ay.key1 + az.key1);
-      WB[i] = uint32_t(ax.win + ay.win + az.win);
-      KB[i] = k0 | (k1 << 16);
-      ++H0[k0];
-      ++H1[k1];
+      const uint64_t s = TX[r[3]] + TY[r[2]] + TZ[r[1]];
+      const uint32_t k = uint32_t(s >> 32);
+      WB[i] = uint32_t(s);
+      KB[i] = k;
+      ++H0[k & 0xffffu];
+      ++H1[k >> 16];
     }
   });
   if (ch.T * ch.T * nb > 2 * cap) {  // per-(chunk, chunk) window histograms too large: go serial
