@@ -1,9 +1,12 @@
 """Sparse-transformer backbones (FlatFormer, DSVT-P/V, ScatterFormer): forward/backward and shapes,
-permutation equivariance, batch independence, and that padding duplicates change nothing."""
+permutation equivariance, batch independence, and that padding duplicates change nothing; each also with
+``identity_init`` (pre-norm layers that start as the identity), checked at init and with trained-like
+(random) branch weights."""
 import pytest
 import torch
 
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
+from pc3d.models.backbones3d.pooling import pool_coords
 from pc3d.models.backbones3d.sparse_depthwise import kernel_offsets, neighbor_table
 from pc3d.models.structures import SparseVoxels
 
@@ -24,27 +27,46 @@ def random_voxels(counts, shape, seed=0, extent=None):
     return SparseVoxels(torch.cat(feats), torch.cat(coords).int(), tuple(shape), len(counts))
 
 
+def randomize_zeroed(model):
+    """Give the parameters that identity_init zeroed random values, as training would: the identity
+    variants must then still be equivariant, batch independent and blind to padding."""
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    return model
+
+
 def make(name):
+    """``name`` or ``name+id``: the latter built with identity_init=True and its zeroed branches randomised."""
+    base, _, suffix = name.partition("+")
+    model, shape = _make(base, identity_init=suffix == "id")
+    return (randomize_zeroed(model) if suffix == "id" else model), shape
+
+
+def _make(name, **kw):
     torch.manual_seed(0)
     if name == "flatformer":
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32), (1, 24, 24)
+                          ffn_channels=32, **kw), (1, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
-                    shift=(0, 3, 3)), (1, 24, 24)
+                    shift=(0, 3, 3), **kw), (1, 24, 24)
     if name == "dsvt_voxel":
         return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=1,
-                    window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)]), (4, 24, 24)
+                    window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)], **kw), (4, 24, 24)
     if name == "scatterformer_pillar":
         return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
-                             ffn_channels=32, grid_depth=1), (1, 24, 24)
+                             ffn_channels=32, grid_depth=1, **kw), (1, 24, 24)
     if name == "scatterformer_voxel":
         return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
-                             ffn_channels=32, grid_depth=4), (4, 24, 24)
+                             ffn_channels=32, grid_depth=4, **kw), (4, 24, 24)
     raise KeyError(name)
 
 
 NAMES = ["flatformer", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
+ALL = NAMES + [n + "+id" for n in NAMES]
 
 
 def cell_keys(v: SparseVoxels):
@@ -58,13 +80,13 @@ def by_cell(v: SparseVoxels):
     return v.feats[torch.argsort(cell_keys(v))]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_forward_backward_shapes(name):
     model, shape = make(name)
     voxels = random_voxels([70, 45], shape, seed=1)
     voxels.feats.requires_grad_(True)
     out = model(voxels)
-    d_out = 1 if name in ("dsvt_voxel", "scatterformer_voxel") else shape[0]
+    d_out = 1 if name.partition("+")[0] in ("dsvt_voxel", "scatterformer_voxel") else shape[0]
     assert out.spatial_shape == (d_out, shape[1], shape[2])
     assert out.feats.shape == (out.coords.shape[0], model.out_channels)
     assert out.coords.dtype == torch.int32 and out.batch_size == 2
@@ -80,7 +102,7 @@ def test_forward_backward_shapes(name):
     assert not no_grad, f"parameters without a finite gradient: {no_grad}"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_permutation_equivariance(name):
     model, shape = make(name)
     model.eval()
@@ -93,7 +115,7 @@ def test_permutation_equivariance(name):
     torch.testing.assert_close(by_cell(a), by_cell(b), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_batch_independence(name):
     model, shape = make(name)
     model.eval()
@@ -107,15 +129,16 @@ def test_batch_independence(name):
     torch.testing.assert_close(by_cell(in_pair), by_cell(out_alone), atol=1e-5, rtol=1e-5)
 
 
-def test_flatformer_padding_duplicates_change_nothing():
+@pytest.mark.parametrize("identity_init", [False, True])
+def test_flatformer_padding_duplicates_change_nothing(identity_init):
     # One sample of 10 voxels: with G = 10 it is one full group; with G = 23 the same group is padded by
     # 13 repeated voxels. Attention over the same 10 real voxels must give the same outputs.
     voxels = random_voxels([10], (1, 24, 24), seed=5)
     outs = []
     for g in (10, 23):
         torch.manual_seed(0)
-        model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=g,
-                           ffn_channels=32).eval()
+        model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
+                                            group_size=g, ffn_channels=32, identity_init=identity_init)).eval()
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
@@ -135,18 +158,51 @@ def test_flatformer_small_sample_in_batch_matches_alone():
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_dsvt_set_padding_changes_nothing():
+@pytest.mark.parametrize("identity_init", [False, True])
+def test_dsvt_set_padding_changes_nothing(identity_init):
     # 20 voxels inside one 6 x 6 window (and one shifted 12 x 12 window): with tau = 20 one exact set, with
     # tau = 32 one set padded by 12 repeats (masked keys). Same attention, same outputs.
     voxels = random_voxels([20], (1, 24, 24), seed=7, extent=(1, 6, 6))
     outs = []
     for tau in (20, 32):
         torch.manual_seed(0)
-        model = DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6),
-                     set_size=tau, shift=(0, 3, 3)).eval()
+        model = randomize_zeroed(DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2,
+                                      window_shape=(6, 6), set_size=tau, shift=(0, 3, 3),
+                                      identity_init=identity_init)).eval()
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_identity_init_passes_features_through_then_learns(name):
+    # Untrained, an identity_init backbone is its input projection (then a max-pool per parent cell
+    # where it pools); a backward pass reaches every zeroed branch, and one step moves it off the identity.
+    model, shape = _make(name, identity_init=True)
+    voxels = random_voxels([70, 45], shape, seed=12)
+    out = model(voxels)
+    expected = model.input_proj(voxels.feats)
+    pool = model.pools[0] if isinstance(model, DSVT) and len(model.pools) else getattr(model, "pool", None)
+    if pool is not None:
+        parent_coords, parent, _, _ = pool_coords(voxels.coords, shape, pool.stride)
+        maxed = expected.new_full((parent_coords.shape[0], expected.shape[1]), float("-inf"))
+        maxed = maxed.scatter_reduce(0, parent[:, None].expand_as(expected), expected, "amax")
+        expected = pool.out_proj(maxed)
+        assert torch.equal(out.coords, parent_coords)
+    else:
+        assert torch.equal(out.coords, voxels.coords)
+    torch.testing.assert_close(out.feats, expected, atol=1e-6, rtol=1e-6)
+    zeroed = [n for n, p in model.named_parameters() if not p.any()]
+    assert zeroed and all(n.endswith(("weight", "bias")) for n in zeroed)
+    out.feats.square().sum().backward()
+    params = dict(model.named_parameters())
+    stuck = [n for n in zeroed if n.endswith("weight") and not params[n].grad.any()]
+    assert not stuck, f"zero-initialised branches that get no gradient: {stuck}"
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+        moved = model(voxels).feats
+    assert (moved - model.input_proj(voxels.feats) if pool is None else moved - expected).abs().max() > 1e-3
 
 
 def test_neighbor_table_matches_brute_force():
@@ -190,7 +246,7 @@ def test_scatterformer_rejects_wrong_grid_depth():
         model(random_voxels([10], (4, 24, 24)))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_empty_input_gives_empty_output(name):
     model, shape = make(name)
     empty = SparseVoxels(torch.zeros(0, C_IN), torch.zeros(0, 4, dtype=torch.int32), shape, 1)

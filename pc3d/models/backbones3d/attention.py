@@ -1,6 +1,6 @@
 """Building blocks shared by the sparse-voxel transformers: grouped multi-head attention over slots
-gathered from a voxel list, the post-norm attention + FFN layer of FlatFormer/DSVT, and sinusoidal
-position encodings.
+gathered from a voxel list, the post-norm attention + FFN layer of FlatFormer/DSVT (and a pre-norm
+variant that starts as the identity), and sinusoidal position encodings.
 
 A "grouped" layout is ``(Ng, G)`` slots, each slot naming one voxel row (``indices``); some slots repeat a
 voxel to pad a group (``padding_mask`` True). Padded slots are masked as keys, so a duplicate never gets
@@ -87,6 +87,49 @@ class PostNormAttentionLayer(nn.Module):
         out = out.reshape(-1, feats.shape[1])[inverse]
         feats = self.norm1(feats + out)
         return self.norm2(feats + self.ffn(feats))
+
+
+class PreNormAttentionLayer(nn.Module):
+    """``x = x + Attn(LN(x) + pos); x = x + FFN(LN(x))`` with the attention over grouped slots.
+
+    The last linear of each branch starts at zero (``zero_init_branches``), so at initialisation the layer
+    is the identity: a stack of them passes its input through unchanged and learns only what to add. Same
+    arguments and forward signature as :class:`PostNormAttentionLayer`.
+    """
+
+    def __init__(self, channels: int, num_heads: int, ffn_channels: int):
+        super().__init__()
+        self.attn = GroupAttention(channels, num_heads)
+        self.norm1 = nn.LayerNorm(channels)
+        self.ffn = nn.Sequential(nn.Linear(channels, ffn_channels), nn.GELU(), nn.Linear(ffn_channels, channels))
+        self.norm2 = nn.LayerNorm(channels)
+
+    def branch_outputs(self):
+        """The linears whose outputs are added to the residual stream."""
+        return [self.attn.proj, self.ffn[2]]
+
+    def forward(self, feats: torch.Tensor, pos: torch.Tensor, indices: torch.Tensor, inverse: torch.Tensor,
+                padding_mask: torch.Tensor) -> torch.Tensor:
+        """Shapes as :meth:`PostNormAttentionLayer.forward`. Returns (V, C)."""
+        normed = self.norm1(feats)
+        grouped = normed[indices]
+        out = self.attn(grouped, grouped + pos[indices], padding_mask)
+        feats = feats + out.reshape(-1, feats.shape[1])[inverse]
+        return feats + self.ffn(self.norm2(feats))
+
+
+def attention_layer(channels: int, num_heads: int, ffn_channels: int, identity_init: bool) -> nn.Module:
+    """The post-norm layer of the papers, or with ``identity_init`` the pre-norm one that starts as the identity."""
+    cls = PreNormAttentionLayer if identity_init else PostNormAttentionLayer
+    return cls(channels, num_heads, ffn_channels)
+
+
+def zero_init_branches(linears) -> None:
+    """Zero the weights and biases of residual-branch output linears (call after the weight init)."""
+    for m in linears:
+        nn.init.zeros_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
 
 
 def real_slot_inverse(indices: torch.Tensor, padding_mask: torch.Tensor, num_voxels: int) -> torch.Tensor:

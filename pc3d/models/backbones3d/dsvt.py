@@ -10,6 +10,11 @@ and keys; padded slots are masked keys. Stages are joined by attention-style 3D 
 
 DSVT-P runs on pillars (D = 1, 2D windows); DSVT-V on a 3D grid whose height is pooled away between
 stages (e.g. 32 -> 8 -> 2 -> 1 slices).
+
+``identity_init=True`` (not in the paper; for small-data training, configs/compare/README.md) uses
+pre-norm residual layers whose branches start at zero, drops the per-block LayerNorm and the pooling's
+LayerNorm, and starts the pooling's attention at zero: the untrained backbone is the encoder's features,
+max-pooled between stages, and the attention learns what to add.
 """
 from typing import Optional, Sequence
 
@@ -19,7 +24,7 @@ from torch import nn
 from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
-from .attention import PostNormAttentionLayer, init_transformer_weights, real_slot_inverse
+from .attention import attention_layer, init_transformer_weights, real_slot_inverse, zero_init_branches
 from .pooling import AttentionPooling
 
 
@@ -59,6 +64,7 @@ class DSVT(nn.Module):
         hybrid_factor: (fz, fy, fx) multiplying config 0's window to get config 1's.
         shift: (dz, dy, dx) shift of config 1 per stage (None: half of config 0's window in y and x).
         pool_strides: (sz, sy, sx) attention pooling between consecutive stages (len = stages - 1).
+        identity_init: start as the identity (see the module docstring) instead of the paper's post-norm.
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C_last) on the grid pooled by ``prod(pool_strides)``.
@@ -66,7 +72,8 @@ class DSVT(nn.Module):
 
     def __init__(self, in_channels: int, channels=192, num_heads=8, ffn_channels=384, num_blocks=4,
                  window_shape: Sequence = (12, 12), set_size=36, hybrid_factor: Sequence[int] = (1, 2, 2),
-                 shift: Optional[Sequence] = None, pool_strides: Sequence[Sequence[int]] = ()):
+                 shift: Optional[Sequence] = None, pool_strides: Sequence[Sequence[int]] = (),
+                 identity_init: bool = False):
         super().__init__()
         num_stages = len(pool_strides) + 1
         self.channels = _per_stage(channels, num_stages, "channels")
@@ -90,16 +97,23 @@ class DSVT(nn.Module):
         for s in range(num_stages):
             c = self.channels[s]
             ndim = 3 if len(self.window_shape[s]) == 3 else 2
-            self.stages.append(nn.ModuleList(PostNormAttentionLayer(c, heads[s], ffn[s])
+            self.stages.append(nn.ModuleList(attention_layer(c, heads[s], ffn[s], identity_init)
                                              for _ in range(2 * self.num_blocks[s])))
             # A stage with one block never uses config 1, so it gets no position MLP for it.
             self.pos_mlps.append(nn.ModuleList(PositionMLP(ndim, c) for _ in range(min(2, self.num_blocks[s]))))
-            self.block_norms.append(nn.ModuleList(nn.LayerNorm(c) for _ in range(self.num_blocks[s])))
+            # Pre-norm layers already carry the residual; a LayerNorm after each block would undo the identity.
+            self.block_norms.append(nn.ModuleList((nn.Identity() if identity_init else nn.LayerNorm(c))
+                                                  for _ in range(self.num_blocks[s])))
             if s + 1 < num_stages:
                 self.pools.append(AttentionPooling(c, self.pool_strides[s], heads[s],
-                                                   out_channels=self.channels[s + 1]))
+                                                   out_channels=self.channels[s + 1], norm=not identity_init))
         self.out_channels = self.channels[-1]
+        self.identity_init = bool(identity_init)
         init_transformer_weights(self)
+        if identity_init:
+            zero_init_branches([m for layers in self.stages for layer in layers for m in layer.branch_outputs()])
+            for pool in self.pools:
+                pool.reset_branch()
 
     def _config(self, stage: int, cfg: int, spatial_shape):
         """(window (Wz, Wy, Wx), shift (dz, dy, dx)) of partition config ``cfg`` in ``stage``."""
@@ -144,8 +158,9 @@ class DSVT(nn.Module):
                     for order in range(2):
                         indices, inverse, mask, pos = configs[block % 2][order]
                         x = layers[2 * block + order](x, pos, indices, inverse, mask)
-                    # DSVT wraps each block (y-major + x-major layer) in its own residual + LayerNorm.
-                    x = self.block_norms[s][block](x + residual)
+                    # DSVT wraps each block (y-major + x-major layer) in its own residual + LayerNorm; the
+                    # pre-norm layers of identity_init carry their own residual instead.
+                    x = x if self.identity_init else self.block_norms[s][block](x + residual)
             voxels = SparseVoxels(x, coords, tuple(shape), voxels.batch_size)
             if s < len(self.pools):
                 voxels = self.pools[s](voxels)

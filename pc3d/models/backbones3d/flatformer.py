@@ -5,6 +5,12 @@ groups of exactly G voxels (``pc3d.ops.flat_window_partition``), so every group 
 window padding is needed. Each block runs four post-norm attention layers on the x-major, x-major
 shifted, y-major and y-major shifted orders. A sinusoidal encoding of the voxel's (x, y) is added to
 queries and keys.
+
+``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
+so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
+much a voxel holds, included) instead of re-normalising them four times per block; the detector then
+starts where the no-3D-stage control does and the attention learns what to add. Not in the paper: it is
+for small-data training (configs/compare/README.md).
 """
 from typing import Sequence
 
@@ -14,7 +20,7 @@ from torch import nn
 from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
-from .attention import PostNormAttentionLayer, init_transformer_weights, sinusoidal_position_2d
+from .attention import attention_layer, init_transformer_weights, sinusoidal_position_2d, zero_init_branches
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
@@ -32,21 +38,26 @@ class FlatFormer(nn.Module):
         window_shape: (wy, wx) window size in voxels (the partition ignores z).
         group_size: G, voxels per attention group.
         ffn_channels: hidden width of each layer's GELU FFN.
+        identity_init: pre-norm layers that start as the identity (see the module docstring) instead of
+            the paper's post-norm layers.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
     """
 
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 2,
-                 window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256):
+                 window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256,
+                 identity_init: bool = False):
         super().__init__()
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
         self.channels = self.out_channels = channels
         self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
-        self.layers = nn.ModuleList(PostNormAttentionLayer(channels, num_heads, ffn_channels)
+        self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init)
                                     for _ in range(num_blocks * len(PARTITIONS)))
         init_transformer_weights(self)
+        if identity_init:
+            zero_init_branches([m for layer in self.layers for m in layer.branch_outputs()])
 
     def partitions(self, coords: torch.Tensor, spatial_shape):
         """The four (indices (Ng, G), inverse (V,), padding_mask (Ng, G)) of a block; shared by all blocks

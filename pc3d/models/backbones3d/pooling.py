@@ -4,7 +4,8 @@ ScatterFormer's pillar pooling to BEV).
 Children of one parent cell (stride ``(sz, sy, sx)``) are laid out in a dense ``(P, sz*sy*sx, C)`` block
 with a key-padding mask for absent children; the query is their element-wise max and one multi-head
 attention over the present children (plus a learned per-child-slot embedding) refines it:
-``out = LN(max + Attn(max, children + slot_pos))``.
+``out = LN(max + Attn(max, children + slot_pos))``. With ``norm=False`` the LayerNorm is left out and
+the attention's output projection starts at zero, so the untrained pooling is a plain max-pool.
 """
 from typing import Sequence
 
@@ -53,19 +54,30 @@ class AttentionPooling(nn.Module):
         stride: (sz, sy, sx) pooling factor; (D, 1, 1) pools each pillar's voxels into one BEV cell.
         num_heads: attention heads.
         out_channels: width after pooling (a Linear when it differs from C).
+        norm: LayerNorm the pooled features (the papers); False keeps their scale and starts as a max-pool.
     """
 
-    def __init__(self, channels: int, stride: Sequence[int], num_heads: int = 8, out_channels: int = None):
+    def __init__(self, channels: int, stride: Sequence[int], num_heads: int = 8, out_channels: int = None,
+                 norm: bool = True):
         super().__init__()
         self.stride = tuple(int(s) for s in stride)
         slots = self.stride[0] * self.stride[1] * self.stride[2]
         self.slot_pos = nn.Parameter(torch.zeros(slots, channels))
         nn.init.normal_(self.slot_pos, std=0.02)
         self.attn = nn.MultiheadAttention(channels, num_heads, batch_first=True)
-        self.norm = nn.LayerNorm(channels)
+        self.norm = nn.LayerNorm(channels) if norm else nn.Identity()
         out_channels = out_channels or channels
         self.out_proj = nn.Linear(channels, out_channels) if out_channels != channels else nn.Identity()
         self.out_channels = out_channels
+        self.starts_as_max = not norm
+        self.reset_branch()
+
+    def reset_branch(self) -> None:
+        """Without the norm, zero the attention's output projection so the pooling starts as a max-pool
+        (called again by backbones that re-initialise their weights after building this module)."""
+        if self.starts_as_max:
+            nn.init.zeros_(self.attn.out_proj.weight)
+            nn.init.zeros_(self.attn.out_proj.bias)
 
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
         feats = voxels.feats

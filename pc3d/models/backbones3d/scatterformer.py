@@ -6,6 +6,10 @@ pre-norm residual layers: SLA, cross-window interaction (depthwise sparse convol
 quarters: a 3x3x3 (pillars: 3x3) kernel, a 1xK kernel along x, a Kx1 kernel along y and the identity),
 and a GELU FFN. Odd blocks shift the windows by half. A 3D grid is finally pooled per pillar by
 attention into a BEV grid (D = 1).
+
+``identity_init=True`` (not in the paper; for small-data training, configs/compare/README.md) starts the
+three branches' output projections at zero and drops the output LayerNorm and the pooling's, so the
+untrained backbone is the encoder's features max-pooled per pillar, and the blocks learn what to add.
 """
 from typing import Sequence
 
@@ -15,7 +19,7 @@ from torch import nn
 from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
-from .attention import init_transformer_weights
+from .attention import init_transformer_weights, zero_init_branches
 from .pooling import AttentionPooling
 from .sparse_depthwise import DepthwiseSubmConv, neighbor_table
 
@@ -72,6 +76,10 @@ class ScatterFormerBlock(nn.Module):
         self.cwi = CrossWindowInteraction(channels, kernel, kz)
         self.ffn = nn.Sequential(nn.Linear(channels, ffn_channels), nn.GELU(), nn.Linear(ffn_channels, channels))
 
+    def branch_outputs(self):
+        """The linears whose outputs are added to the residual stream."""
+        return [self.attn.proj, self.cwi.proj, self.ffn[2]]
+
     def forward(self, x, segments, tables):
         x = x + self.attn(self.norm1(x), *segments)
         x = x + self.cwi(self.norm2(x), tables)
@@ -91,6 +99,8 @@ class ScatterFormer(nn.Module):
         kernel: K of the 1xK / Kx1 depthwise convs (odd).
         ffn_channels: FFN hidden width.
         pool_to_bev: pool each pillar's voxels by attention into one BEV cell when the grid has D > 1.
+        grid_depth: D of the grid the backbone runs on (checked in forward).
+        identity_init: start as the identity (see the module docstring); default the paper's layers.
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C): the same voxels, or with ``pool_to_bev`` one per occupied pillar on (1, H, W).
@@ -98,7 +108,7 @@ class ScatterFormer(nn.Module):
 
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 4,
                  window_shape: Sequence[int] = (12, 12), kernel: int = 13, ffn_channels: int = 256,
-                 pool_to_bev: bool = True, grid_depth: int = 1):
+                 pool_to_bev: bool = True, grid_depth: int = 1, identity_init: bool = False):
         super().__init__()
         self.window_shape = tuple(int(w) for w in window_shape)
         self.kernel = int(kernel)
@@ -107,12 +117,16 @@ class ScatterFormer(nn.Module):
         self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
         self.blocks = nn.ModuleList(ScatterFormerBlock(channels, num_heads, ffn_channels, self.kernel, self.kz)
                                     for _ in range(num_blocks))
-        self.norm = nn.LayerNorm(channels)
-        self.pool = (AttentionPooling(channels, (grid_depth, 1, 1), num_heads)
+        self.norm = nn.Identity() if identity_init else nn.LayerNorm(channels)
+        self.pool = (AttentionPooling(channels, (grid_depth, 1, 1), num_heads, norm=not identity_init)
                      if pool_to_bev and grid_depth > 1 else None)
         self.grid_depth = grid_depth
         self.out_channels = channels
         init_transformer_weights(self)
+        if identity_init:
+            zero_init_branches([m for block in self.blocks for m in block.branch_outputs()])
+            if self.pool is not None:
+                self.pool.reset_branch()
 
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
         from pc3d.ops import sort_by_window
