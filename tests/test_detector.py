@@ -183,6 +183,51 @@ def test_double_angle_decodes_axis_from_2h_and_direction_from_h():
         build(dict(tiny_model_cfg()["head"], double_angle=True, code_weights=(1.0,) * 8))
 
 
+def test_velocity_columns_round_trip_and_unknown_velocity_is_left_out_of_the_loss():
+    """with_velocity: targets end with (vx, vy), decoding returns (K, 9) boxes carrying them (also after
+    the double-angle columns), and a NaN GT velocity adds no loss and no gradient while the box's
+    other columns still train."""
+    from pc3d.models.heads.targets import BEVGrid, decode_boxes, encode_targets
+
+    grid = BEVGrid(-10.0, -10.0, 0.5, 0.5, 40, 40)
+    boxes = torch.tensor([[-4.1, 2.2, 0.3, 4.0, 2.0, 1.5, 0.4, 3.5, -1.25],
+                          [6.3, -5.7, -0.2, 0.8, 0.7, 1.7, -2.0, -0.5, 0.75]])
+    for double_angle in (False, True):
+        _, index, mask, target = encode_targets(boxes, torch.tensor([0, 1]), grid, 3, double_angle=double_angle,
+                                                with_velocity=True)
+        assert target.shape == (500, 12 if double_angle else 10)
+        t = target[mask]
+        torch.testing.assert_close(t[:, -2:], boxes[:, 7:9])
+        rows, cols = index[mask] // grid.width, index[mask] % grid.width
+        torch.testing.assert_close(decode_boxes(t, rows, cols, grid, with_velocity=True), boxes, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"with_velocity needs gt_boxes \(M, 9\).*\(2, 7\)"):
+        encode_targets(boxes[:, :7], torch.tensor([0, 1]), grid, 3, with_velocity=True)
+
+    head = build(dict(tiny_model_cfg()["head"], with_velocity=True, double_angle=True))
+    assert head.code_size == 12 and [n for n, _ in head.branches][-1] == "vel"
+    with pytest.raises(ValueError, match=r"code_weights needs 12 entries \(double_angle, with_velocity\)"):
+        build(dict(tiny_model_cfg()["head"], with_velocity=True, double_angle=True, code_weights=(1.0,) * 10))
+    torch.manual_seed(0)
+    preds = head(torch.randn(1, 32, head.grid.height, head.grid.width))
+    preds["reg"].retain_grad()
+    unknown = boxes.clone()
+    unknown[0, 7:9] = float("nan")
+    loss = head.loss(preds, [unknown], [torch.tensor([0, 1])])["loss_bbox"]
+    assert torch.isfinite(loss)
+    loss.backward()
+    grad = preds["reg"].grad[0].flatten(1)  # (12, H*W)
+    hg = head.grid
+    u, v = ((boxes[:, 0] - hg.x0) / hg.cell_x).long(), ((boxes[:, 1] - hg.y0) / hg.cell_y).long()
+    cells = v * hg.width + u
+    assert grad[10:, cells[0]].abs().sum() == 0 and grad[:10, cells[0]].abs().sum() > 0
+    assert grad[10:, cells[1]].abs().sum() > 0
+    # Known velocities: their L1 error is part of the loss (a NaN-free target costs more than a NaN one).
+    known = head.loss({k: v.detach() for k, v in preds.items()}, [boxes], [torch.tensor([0, 1])])["loss_bbox"]
+    assert known > loss.detach()
+    out = head.predict({k: v.detach() for k, v in preds.items()})[0]
+    assert out["pred_boxes"].shape[1] == 9
+
+
 # ---------------------------------------------------------------- model on simulated frames
 def _batch(root, split, indices, pipeline):
     from pc3d.datasets import SyntheticDataset, collate_batch

@@ -10,7 +10,7 @@ from .losses import gaussian_focal_loss, masked_l1_loss
 from .targets import BEVGrid, code_size, decode_boxes, encode_targets
 
 # Output branches and their widths; concatenated in this order they are the regression columns of
-# targets.py (CODE_SIZE), then "rot2" (sin 2h, cos 2h) with double_angle.
+# targets.py (CODE_SIZE), then "rot2" (sin 2h, cos 2h) with double_angle, then "vel" (vx, vy) with velocity.
 REG_BRANCHES = (("center", 2), ("center_z", 1), ("dim", 3), ("rot", 2))
 
 
@@ -30,9 +30,11 @@ class CenterHead(nn.Module):
         num_classes: K heatmap channels.
         pc_range, voxel_size, out_size_factor: define the output grid (voxel_size[:2] * out_size_factor cells).
         shared_channels / head_channels: widths of the shared conv and of each branch's hidden conv.
-        loss_weights: dict(heatmap=..., bbox=...); code_weights: per-column L1 weights (8, or 10 with
-            double_angle; None = all 1).
+        loss_weights: dict(heatmap=..., bbox=...); code_weights: per-column L1 weights (8, + 2 with
+            double_angle, + 2 with with_velocity; None = all 1).
         double_angle: also regress (sin 2h, cos 2h) and decode the box axis from it (see targets.py).
+        with_velocity: also regress (vx, vy) m/s (nuScenes): GT boxes must then be (M, 9) and predicted
+            boxes are (K, 9); unknown (NaN) GT velocities are left out of the loss.
         reg_radius: cells around each box's peak that also regress it (see ``encode_targets``; 0 = only
             the peak cell, as in CenterPoint).
         test_cfg: dict(score_threshold, pre_max_size, post_max_size, nms_iou_threshold (float or per-class list)).
@@ -42,7 +44,7 @@ class CenterHead(nn.Module):
                  out_size_factor: int, shared_channels: int = 64, head_channels: int = 64,
                  loss_weights: Dict = None, code_weights: Sequence[float] = None,
                  max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2, reg_radius: int = 0,
-                 double_angle: bool = False, test_cfg: Dict = None):
+                 double_angle: bool = False, with_velocity: bool = False, test_cfg: Dict = None):
         super().__init__()
         self.num_classes = num_classes
         self.grid = BEVGrid.from_config(pc_range, voxel_size, out_size_factor)
@@ -51,14 +53,17 @@ class CenterHead(nn.Module):
         # Bias -2.19 = logit(0.1): heatmaps start near-empty so the focal loss does not explode (CenterNet).
         self.heatmap = _branch(shared_channels, head_channels, num_classes, bias_init=-2.19)
         self.double_angle = bool(double_angle)
-        self.branches = REG_BRANCHES + ((("rot2", 2),) if self.double_angle else ())
-        self.code_size = code_size(self.double_angle)
+        self.with_velocity = bool(with_velocity)
+        self.branches = (REG_BRANCHES + ((("rot2", 2),) if self.double_angle else ())
+                         + ((("vel", 2),) if self.with_velocity else ()))
+        self.code_size = code_size(self.double_angle, self.with_velocity)
         self.reg = nn.ModuleDict({name: _branch(shared_channels, head_channels, c) for name, c in self.branches})
         self.loss_weights = {"heatmap": 1.0, "bbox": 2.0, **(loss_weights or {})}
         code_weights = (1.0,) * self.code_size if code_weights is None else tuple(code_weights)
         if len(code_weights) != self.code_size:
+            extras = [n for n, on in (("double_angle", self.double_angle), ("with_velocity", self.with_velocity)) if on]
             raise ValueError(f"code_weights needs {self.code_size} entries"
-                             f"{' (double_angle)' if self.double_angle else ''}, got {len(code_weights)}")
+                             f"{' (' + ', '.join(extras) + ')' if extras else ''}, got {len(code_weights)}")
         self.register_buffer("code_weights", torch.tensor(code_weights, dtype=torch.float32), persistent=False)
         if reg_radius < 0:
             raise ValueError(f"reg_radius must be >= 0, got {reg_radius}")
@@ -76,9 +81,10 @@ class CenterHead(nn.Module):
 
     def loss(self, preds: Dict[str, torch.Tensor], gt_boxes: List[torch.Tensor],
              gt_labels: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """Losses for per-sample GT lists (gt_boxes[b] (M_b, 7) float32, gt_labels[b] (M_b,) int64)."""
+        """Losses for per-sample GT lists (gt_boxes[b] (M_b, 7) float32, or (M_b, 9) with velocity;
+        gt_labels[b] (M_b,) int64)."""
         targets = [encode_targets(b.float(), l.long(), self.grid, self.num_classes, self.max_objs, self.min_overlap,
-                                  self.min_radius, self.reg_radius, self.double_angle)
+                                  self.min_radius, self.reg_radius, self.double_angle, self.with_velocity)
                    for b, l in zip(gt_boxes, gt_labels)]
         heatmap, index, mask, target = (torch.stack(t) for t in zip(*targets))
         preds = {k: v.float() for k, v in preds.items()}  # losses in float32 even under autocast
@@ -89,7 +95,8 @@ class CenterHead(nn.Module):
 
     @torch.no_grad()
     def predict(self, preds: Dict[str, torch.Tensor]) -> List[Dict[str, torch.Tensor]]:
-        """Per sample: dict(pred_boxes (K, 7) float32, pred_scores (K,) float32, pred_labels (K,) int64)."""
+        """Per sample: dict(pred_boxes (K, 7) float32 ((K, 9) with velocity), pred_scores (K,) float32,
+        pred_labels (K,) int64)."""
         return [self.decode_sample(preds["heatmap"][b], preds["reg"][b]) for b in range(preds["heatmap"].shape[0])]
 
     def decode_sample(self, heatmap: torch.Tensor, reg: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -105,14 +112,14 @@ class CenterHead(nn.Module):
         scores, flat = top.values[keep], top.indices[keep]
         labels, cell = flat // (h * w), flat % (h * w)
         rows, cols = cell // w, cell % w
-        boxes = decode_boxes(reg.flatten(1).t()[cell], rows, cols, self.grid)
+        boxes = decode_boxes(reg.flatten(1).t()[cell], rows, cols, self.grid, self.with_velocity)
         thr = cfg["nms_iou_threshold"]
         kept = []
         for c in range(k_cls):
             idx = torch.nonzero(labels == c).flatten()
             if idx.numel():
                 t = thr[c] if isinstance(thr, (list, tuple)) else thr
-                kept.append(idx[nms_bev_rotated(boxes[idx].contiguous(), scores[idx].contiguous(), float(t))])
+                kept.append(idx[nms_bev_rotated(boxes[idx, :7].contiguous(), scores[idx].contiguous(), float(t))])
         kept = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long, device=scores.device)
         kept = kept[torch.argsort(scores[kept], descending=True)][: cfg["post_max_size"]]
         return dict(pred_boxes=boxes[kept], pred_scores=scores[kept], pred_labels=labels[kept].long())

@@ -24,6 +24,12 @@ def masked_l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     Args:
         pred, target: (B, M, CODE_SIZE) float32; mask: (B, M) bool valid objects;
         code_weights: (CODE_SIZE,) per-column weights.
+
+    A NaN target entry (a box whose velocity is unknown) adds nothing and sends no gradient; the object
+    still counts in the divisor, so its other columns weigh the same as everyone else's.
     """
-    err = (pred - target).abs() * code_weights * mask.unsqueeze(-1).float()
+    known = ~torch.isnan(target)
+    # where() on both sides: a NaN in the unselected branch would still poison the gradient otherwise.
+    diff = torch.where(known, pred - torch.where(known, target, torch.zeros_like(target)), torch.zeros_like(pred))
+    err = diff.abs() * code_weights * mask.unsqueeze(-1).float()
     return err.sum() / mask.sum().clamp(min=1)

@@ -7,7 +7,8 @@ regression target at that cell is ``[u - floor(u), v - floor(v), z, log dx, log 
 (CODE_SIZE = 8 columns), plus ``[sin 2h, cos 2h]`` with ``double_angle`` (CODE_SIZE + 2 columns): the box
 axis without its direction. Where front and back look alike, sin/cos of h alone average towards zero and
 the decoded axis is random; 2h is the same for both directions, so the axis stays sharp and sin/cos of h
-only pick which of its two directions the box faces. Heatmaps get a 2D Gaussian per box (CornerNet
+only pick which of its two directions the box faces. With ``with_velocity`` two more columns ``[vx, vy]``
+(m/s, as given in the boxes' columns 7:9; NaN where unknown, which the loss skips) come last. Heatmaps get a 2D Gaussian per box (CornerNet
 radius) drawn with a vectorised torch scatter-max, so boxes of one class never add up above 1.
 """
 import math
@@ -85,12 +86,14 @@ def draw_heatmap(heatmap: torch.Tensor, centres: torch.Tensor, radii: torch.Tens
 
 def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGrid, num_classes: int,
                    max_objs: int = 500, min_overlap: float = 0.1, min_radius: int = 2,
-                   reg_radius: int = 0, double_angle: bool = False) -> Tuple[torch.Tensor, ...]:
+                   reg_radius: int = 0, double_angle: bool = False,
+                   with_velocity: bool = False) -> Tuple[torch.Tensor, ...]:
     """Targets of one sample.
 
     Args:
-        gt_boxes: (M, 7) float32 (x, y, z, dx, dy, dz, heading); boxes whose centre falls outside the
-            grid are ignored (as are boxes beyond ``max_objs``).
+        gt_boxes: (M, 7) float32 (x, y, z, dx, dy, dz, heading), or (M, 9) with vx, vy (needed by
+            ``with_velocity``); boxes whose centre falls outside the grid are ignored (as are boxes beyond
+            ``max_objs``).
         gt_labels: (M,) int64 in [0, num_classes).
         reg_radius: r >= 0. Besides its peak cell, every cell within r cells (Chebyshev) of a box's peak
             regresses that box too, its centre offset taken from that cell (values in [-r, r + 1)). A
@@ -98,20 +101,25 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
             vehicles whose heatmap maximum is often a neighbour of the true cell. A cell claimed by
             several boxes regresses the one whose centre is nearest. r = 0 is CenterPoint's encoding.
         double_angle: append the sin 2h, cos 2h columns (see the module docstring).
+        with_velocity: append the vx, vy columns (NaN kept: unknown velocity).
 
     Returns:
         heatmap (K, H, W) float32; index (E,) int64 flat cell row * W + col; mask (E,) bool;
-        target (E, code_size(double_angle)) float32 regression targets (columns in the module docstring);
+        target (E, code_size(double_angle, with_velocity)) float32 regression targets (columns in the
+        module docstring);
         E = max_objs * (2 r + 1) ** 2 entries.
     """
     if reg_radius < 0:
         raise ValueError(f"reg_radius must be >= 0, got {reg_radius}")
+    if with_velocity and (gt_boxes.ndim != 2 or gt_boxes.shape[1] < 9):
+        raise ValueError("with_velocity needs gt_boxes (M, 9) [x, y, z, dx, dy, dz, heading, vx, vy], got shape "
+                         f"{tuple(gt_boxes.shape)} (a dataset without velocity needs a head without it)")
     device = gt_boxes.device
     entries = max_objs * (2 * reg_radius + 1) ** 2
     heatmap = torch.zeros(num_classes, grid.height, grid.width, device=device)
     index = torch.zeros(entries, dtype=torch.long, device=device)
     mask = torch.zeros(entries, dtype=torch.bool, device=device)
-    target = torch.zeros(entries, code_size(double_angle), device=device)
+    target = torch.zeros(entries, code_size(double_angle, with_velocity), device=device)
     if gt_boxes.shape[0] == 0:
         return heatmap, index, mask, target
     u = (gt_boxes[:, 0] - grid.x0) / grid.cell_x
@@ -127,6 +135,8 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
     cols_rest = [boxes[:, 2], *torch.log(boxes[:, 3:6]).unbind(1), torch.sin(boxes[:, 6]), torch.cos(boxes[:, 6])]
     if double_angle:
         cols_rest += [torch.sin(2 * boxes[:, 6]), torch.cos(2 * boxes[:, 6])]
+    if with_velocity:
+        cols_rest += [boxes[:, 7], boxes[:, 8]]
     rest = torch.stack(cols_rest, dim=1)  # (M, code size - 2): the same at every cell
     if reg_radius == 0:
         cells, du, dv, rest_rows = row * grid.width + col, u - col, v - row, rest
@@ -153,22 +163,29 @@ def encode_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, grid: BEVGri
     return heatmap, index, mask, target
 
 
-def code_size(double_angle: bool = False) -> int:
-    """Regression columns: CODE_SIZE, or CODE_SIZE + 2 with the double-angle columns."""
-    return CODE_SIZE + 2 if double_angle else CODE_SIZE
+def code_size(double_angle: bool = False, with_velocity: bool = False) -> int:
+    """Regression columns: CODE_SIZE, + 2 with the double-angle columns, + 2 with velocity."""
+    return CODE_SIZE + 2 * bool(double_angle) + 2 * bool(with_velocity)
 
 
-def decode_boxes(reg: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, grid: BEVGrid) -> torch.Tensor:
+def decode_boxes(reg: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, grid: BEVGrid,
+                 with_velocity: bool = False) -> torch.Tensor:
     """Inverse of the regression encoding.
 
     Args:
         reg: (K, CODE_SIZE) or (K, CODE_SIZE + 2) regression values at the cells (the latter with the
-            double-angle columns: the axis comes from 2h, its direction from sin/cos h); rows, cols:
-            (K,) int64 cells.
+            double-angle columns: the axis comes from 2h, its direction from sin/cos h), each followed by
+            the two velocity columns when ``with_velocity``; rows, cols: (K,) int64 cells.
 
     Returns:
-        (K, 7) float32 boxes (x, y, z, dx, dy, dz, heading), heading in [-pi, pi).
+        (K, 7) float32 boxes (x, y, z, dx, dy, dz, heading), heading in [-pi, pi); (K, 9) with vx, vy
+        appended when ``with_velocity``.
     """
+    if with_velocity:
+        return torch.cat([decode_boxes(reg[:, :-2], rows, cols, grid), reg[:, -2:]], dim=1)
+    if reg.shape[1] not in (CODE_SIZE, CODE_SIZE + 2):
+        raise ValueError(f"reg has {reg.shape[1]} columns; expected {CODE_SIZE} or {CODE_SIZE + 2} (double angle), "
+                         "plus 2 with with_velocity=True")
     x = (cols.float() + reg[:, 0]) * grid.cell_x + grid.x0
     y = (rows.float() + reg[:, 1]) * grid.cell_y + grid.y0
     dims = torch.exp(reg[:, 3:6].clamp(max=5.0))  # clamp: an untrained head must not overflow to inf
