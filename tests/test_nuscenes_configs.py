@@ -61,8 +61,8 @@ def test_simulated_nuscenes_config_trains_and_reports_nds(tmp_path):
 
     create = ROOT / "tools" / "create_data.py"
     run(create, "nuscenes-sim", "--out", root, "--train-scenes", 1, "--val-scenes", 1, "--keyframes", 2,
-        "--sweeps-between", 1, "--seed", 5)
-    run(create, "nuscenes", "--root", root, "--version", "v1.0-mini", "--sweeps", 2)
+        "--sweeps-between", 1, "--seed", 5, "--version", "v1.0-trainval")
+    run(create, "nuscenes", "--root", root, "--version", "v1.0-trainval", "--sweeps", 2)
     work = tmp_path / "work"
     out = run(ROOT / "tools" / "train.py", ROOT / "configs" / "nuscenes" / "centerpoint_pillar_nuscenes_sim.py",
               "--work-dir", work, "--cfg-options", f"train_dataloader.dataset.data_root={root}",
