@@ -102,8 +102,8 @@ class DSVT(nn.Module):
             # A stage with one block never uses config 1, so it gets no position MLP for it.
             self.pos_mlps.append(nn.ModuleList(PositionMLP(ndim, c) for _ in range(min(2, self.num_blocks[s]))))
             # Pre-norm layers already carry the residual; a LayerNorm after each block would undo the identity.
-            self.block_norms.append(nn.ModuleList((nn.Identity() if identity_init else nn.LayerNorm(c))
-                                                  for _ in range(self.num_blocks[s])))
+            self.block_norms.append(nn.ModuleList(nn.LayerNorm(c) for _ in range(0 if identity_init
+                                                                                 else self.num_blocks[s])))
             if s + 1 < num_stages:
                 self.pools.append(AttentionPooling(c, self.pool_strides[s], heads[s],
                                                    out_channels=self.channels[s + 1], norm=not identity_init))
