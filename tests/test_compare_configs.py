@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # name -> 3D stage (None: a control without one)
 STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pillar": "DSVT",
           "scatterformer": "ScatterFormer", "flatformer_voxel": "FlatFormer", "dsvt_voxel": "DSVT",
-          "scatterformer_voxel": "ScatterFormer", "pillar": None, "voxel_grid": None}
+          "scatterformer_voxel": "ScatterFormer", "pillar": None, "voxel_grid": None,
+          "flatformer_voxel_id": "FlatFormer", "dsvt_voxel_id": "DSVT", "scatterformer_voxel_id": "ScatterFormer"}
 NAMES = tuple(STAGES)
 
 
@@ -35,6 +36,11 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
     # The 3D-grid variants run on the baseline's own voxels.
     for name in ("voxel_grid", "flatformer_voxel", "dsvt_voxel", "scatterformer_voxel"):
         assert cfgs[name].model.voxelizer.voxel_size == ref.model.voxelizer.voxel_size, name
+        # The identity_init variants differ from their paper-layer configs in that flag only.
+        if name != "voxel_grid":
+            variant = cfgs[name + "_id"].model.to_dict()
+            assert variant["backbone3d"].pop("identity_init") is True
+            assert variant == cfgs[name].model.to_dict(), name
     assert ref.train_cfg.max_epochs == 6
 
 
