@@ -36,8 +36,10 @@ model = dict(
     backbone2d=dict(type='SECONDBackbone', in_channels=32, out_channels=(32, 64, 128), layer_nums=(2, 2, 2),
                     layer_strides=(2, 2, 2)),
     neck=dict(type='SECONDFPN', in_channels=(32, 64, 128), out_channels=(32, 32, 32), upsample_strides=(1, 2, 4)),
+    # As the default synthetic detector: 3 x 3 cells regress each box, the axis from (sin 2h, cos 2h).
     head=dict(in_channels=96, num_classes=len(class_names), pc_range=point_cloud_range, voxel_size=voxel_size,
-              shared_channels=32, head_channels=32, loss_weights=dict(heatmap=1.0, bbox=2.0)),
+              shared_channels=32, head_channels=32, loss_weights=dict(heatmap=1.0, bbox=2.0), reg_radius=1,
+              double_angle=True, code_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2)),
 )
 lr_max = 3e-3
 max_epochs = 20
