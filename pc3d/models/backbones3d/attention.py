@@ -89,20 +89,13 @@ class PostNormAttentionLayer(nn.Module):
         return self.norm2(feats + self.ffn(feats))
 
 
-class PreNormAttentionLayer(nn.Module):
+class PreNormAttentionLayer(PostNormAttentionLayer):
     """``x = x + Attn(LN(x) + pos); x = x + FFN(LN(x))`` with the attention over grouped slots.
 
-    The last linear of each branch starts at zero (``zero_init_branches``), so at initialisation the layer
-    is the identity: a stack of them passes its input through unchanged and learns only what to add. Same
-    arguments and forward signature as :class:`PostNormAttentionLayer`.
+    The same modules as :class:`PostNormAttentionLayer`, applied in pre-norm order. The last linear of
+    each branch starts at zero (``zero_init_branches``), so at initialisation the layer is the identity: a
+    stack of them passes its input through unchanged and learns only what to add.
     """
-
-    def __init__(self, channels: int, num_heads: int, ffn_channels: int):
-        super().__init__()
-        self.attn = GroupAttention(channels, num_heads)
-        self.norm1 = nn.LayerNorm(channels)
-        self.ffn = nn.Sequential(nn.Linear(channels, ffn_channels), nn.GELU(), nn.Linear(ffn_channels, channels))
-        self.norm2 = nn.LayerNorm(channels)
 
     def branch_outputs(self):
         """The linears whose outputs are added to the residual stream."""
