@@ -7,9 +7,10 @@ regression target at that cell is ``[u - floor(u), v - floor(v), z, log dx, log 
 (CODE_SIZE = 8 columns), plus ``[sin 2h, cos 2h]`` with ``double_angle`` (CODE_SIZE + 2 columns): the box
 axis without its direction. Where front and back look alike, sin/cos of h alone average towards zero and
 the decoded axis is random; 2h is the same for both directions, so the axis stays sharp and sin/cos of h
-only pick which of its two directions the box faces. With ``with_velocity`` two more columns ``[vx, vy]``
-(m/s, as given in the boxes' columns 7:9; NaN where unknown, which the loss skips) come last. Heatmaps get a 2D Gaussian per box (CornerNet
-radius) drawn with a vectorised torch scatter-max, so boxes of one class never add up above 1.
+only pick which of its two directions the box faces. With ``with_velocity`` two more columns
+``[vx, vy]`` (m/s, as given in the boxes' columns 7:9; NaN where unknown, which the loss skips) come last.
+Heatmaps get a 2D Gaussian per box (CornerNet radius) drawn with a vectorised torch scatter-max, so boxes
+of one class never add up above 1.
 """
 import math
 from dataclasses import dataclass
