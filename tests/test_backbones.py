@@ -174,23 +174,28 @@ def test_dsvt_set_padding_changes_nothing(identity_init):
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
 
 
+def identity_output(model, voxels):
+    """What an identity_init backbone gives while its branches are zero: its input projection, max-pooled
+    per parent cell where it pools (then the pooling's output projection). (feats, coords)."""
+    feats = model.input_proj(voxels.feats)
+    pool = model.pools[0] if isinstance(model, DSVT) and len(model.pools) else getattr(model, "pool", None)
+    if pool is None:
+        return feats, voxels.coords
+    parent_coords, parent, _, _ = pool_coords(voxels.coords, voxels.spatial_shape, pool.stride)
+    maxed = feats.new_full((parent_coords.shape[0], feats.shape[1]), float("-inf"))
+    maxed = maxed.scatter_reduce(0, parent[:, None].expand_as(feats), feats, "amax")
+    return pool.out_proj(maxed), parent_coords
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_identity_init_passes_features_through_then_learns(name):
-    # Untrained, an identity_init backbone is its input projection (then a max-pool per parent cell
-    # where it pools); a backward pass reaches every zeroed branch, and one step moves it off the identity.
+    # Untrained, an identity_init backbone is identity_output; a backward pass reaches every zeroed
+    # branch, and one step moves the backbone off what identity_output gives with the stepped weights.
     model, shape = _make(name, identity_init=True)
     voxels = random_voxels([70, 45], shape, seed=12)
     out = model(voxels)
-    expected = model.input_proj(voxels.feats)
-    pool = model.pools[0] if isinstance(model, DSVT) and len(model.pools) else getattr(model, "pool", None)
-    if pool is not None:
-        parent_coords, parent, _, _ = pool_coords(voxels.coords, shape, pool.stride)
-        maxed = expected.new_full((parent_coords.shape[0], expected.shape[1]), float("-inf"))
-        maxed = maxed.scatter_reduce(0, parent[:, None].expand_as(expected), expected, "amax")
-        expected = pool.out_proj(maxed)
-        assert torch.equal(out.coords, parent_coords)
-    else:
-        assert torch.equal(out.coords, voxels.coords)
+    expected, coords = identity_output(model, voxels)
+    assert torch.equal(out.coords, coords)
     torch.testing.assert_close(out.feats, expected, atol=1e-6, rtol=1e-6)
     zeroed = [n for n, p in model.named_parameters() if not p.any()]
     assert zeroed and all(n.endswith(("weight", "bias")) for n in zeroed)
@@ -202,7 +207,7 @@ def test_identity_init_passes_features_through_then_learns(name):
         for p in model.parameters():
             p -= 0.1 * p.grad
         moved = model(voxels).feats
-    assert (moved - model.input_proj(voxels.feats) if pool is None else moved - expected).abs().max() > 1e-3
+        assert (moved - identity_output(model, voxels)[0]).abs().max() > 1e-3
 
 
 def test_neighbor_table_matches_brute_force():
