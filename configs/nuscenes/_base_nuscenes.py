@@ -48,13 +48,21 @@ train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs, val
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-# The head regresses velocity (vx, vy) besides the box, its columns weighted 0.2 as in the papers' nuScenes
-# heads, on a stride-2 output grid (180 x 180 cells of 0.6 m with 0.3 m voxels). The papers use a
-# TransFusion head; pc3d's is CenterPoint's (see README.md). Top-level configs add the 3D stage and widths.
+# The papers' 2D stage: a 128-channel BEV map, a 2D backbone (strides 1, 2, 4; 128, 128, 256) and an FPN to
+# stride 2. The head regresses velocity (vx, vy) besides the box, its columns weighted 0.2 as in the papers'
+# nuScenes heads, on that stride-2 grid (180 x 180 cells of 0.6 m with 0.3 m voxels). The papers use a
+# TransFusion head; pc3d's is CenterPoint's (see README.md). Top-level configs add the voxelizer, encoder
+# and 3D stage (and the voxel size).
 model = dict(
     type='CenterPoint',
     data_preprocessor=dict(type='PointsDataPreprocessor'),
-    head=dict(type='CenterHead', num_classes=10, pc_range=point_cloud_range, out_size_factor=2, shared_channels=64,
+    bev=dict(type='BEVScatter', in_channels=128, num_slices=1),
+    backbone2d=dict(type='SECONDBackbone', in_channels=128, out_channels=(128, 128, 256), layer_nums=(1, 2, 2),
+                    layer_strides=(1, 2, 2)),
+    neck=dict(type='SECONDFPN', in_channels=(128, 128, 256), out_channels=(128, 128, 128),
+              upsample_strides=(0.5, 1, 2)),
+    head=dict(type='CenterHead', in_channels=384, num_classes=10, pc_range=point_cloud_range, out_size_factor=2,
+              shared_channels=64,
               head_channels=64, with_velocity=True, code_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2),
               loss_weights=dict(heatmap=1.0, bbox=0.25), min_radius=2,
               test_cfg=dict(score_threshold=0.1, pre_max_size=1000, post_max_size=500, nms_iou_threshold=0.2)),

@@ -2,7 +2,7 @@
 # pillars over +-54 m (360 x 360), dynamic VFE (128, 128), DSVT d = 128, 8 heads, FFN 256, 4 blocks of
 # rotated-set attention with sets of tau = 90 in 30 x 30 windows, config 1 the same size (hybrid factor 1)
 # shifted by (15, 15); then a 2D backbone (strides 1, 2, 4; 128, 128, 256) + FPN to stride 2 and the
-# velocity-regressing CenterPoint head; lr 5e-3, 20 epochs (_base_nuscenes.py).
+# velocity-regressing CenterPoint head; lr 5e-3, 20 epochs (all three from _base_nuscenes.py).
 _base_ = ['./_base_nuscenes.py']
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 voxel_size = [0.3, 0.3, 8.0]
@@ -12,10 +12,5 @@ model = dict(
                        pc_range=point_cloud_range, with_cluster_center=True, reduce='max'),
     backbone3d=dict(type='DSVT', in_channels=128, channels=128, num_heads=8, ffn_channels=256, num_blocks=4,
                     window_shape=(30, 30), set_size=90, hybrid_factor=(1, 1, 1), shift=(0, 15, 15)),
-    bev=dict(type='BEVScatter', in_channels=128, num_slices=1),
-    backbone2d=dict(type='SECONDBackbone', in_channels=128, out_channels=(128, 128, 256), layer_nums=(1, 2, 2),
-                    layer_strides=(1, 2, 2)),
-    neck=dict(type='SECONDFPN', in_channels=(128, 128, 256), out_channels=(128, 128, 128),
-              upsample_strides=(0.5, 1, 2)),
-    head=dict(in_channels=384, voxel_size=voxel_size),
+    head=dict(voxel_size=voxel_size),
 )

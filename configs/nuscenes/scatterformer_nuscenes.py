@@ -2,7 +2,8 @@
 # 0.2 m voxels over +-54 m x [-5, 3] m (360 x 360 x 40), dynamic VFE (64, 64), ScatterFormer C = 128, 8 heads,
 # 20 x 20 windows over the whole height (odd blocks shifted), cross-window depthwise convs (3x3x3, 1x13,
 # 13x1, identity), 4 blocks, attention pooling of each pillar to BEV; then a 2D backbone (strides 1, 2, 4)
-# + FPN to stride 2 and the velocity-regressing CenterPoint head; lr 6e-3, weight decay 0.03, grad clip 10.
+# + FPN to stride 2 and the velocity-regressing CenterPoint head (_base_nuscenes.py); lr 6e-3, weight decay
+# 0.03, grad clip 10.
 _base_ = ['./_base_nuscenes.py']
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 voxel_size = [0.3, 0.3, 0.2]
@@ -12,12 +13,7 @@ model = dict(
                        pc_range=point_cloud_range, with_cluster_center=True, reduce='max'),
     backbone3d=dict(type='ScatterFormer', in_channels=64, channels=128, num_heads=8, num_blocks=4,
                     window_shape=(20, 20), kernel=13, ffn_channels=256, grid_depth=40, pool_to_bev=True),
-    bev=dict(type='BEVScatter', in_channels=128, num_slices=1),
-    backbone2d=dict(type='SECONDBackbone', in_channels=128, out_channels=(128, 128, 256), layer_nums=(1, 2, 2),
-                    layer_strides=(1, 2, 2)),
-    neck=dict(type='SECONDFPN', in_channels=(128, 128, 256), out_channels=(128, 128, 128),
-              upsample_strides=(0.5, 1, 2)),
-    head=dict(in_channels=384, voxel_size=voxel_size),
+    head=dict(voxel_size=voxel_size),
 )
 lr_max = 6e-3
 optim_wrapper = dict(optimizer=dict(lr=lr_max / 10, weight_decay=0.03), clip_grad=dict(max_norm=10))
