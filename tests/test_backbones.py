@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
+from pc3d.models.backbones3d.attention import sinusoidal_position
 from pc3d.models.backbones3d.pooling import pool_coords
 from pc3d.models.backbones3d.sparse_depthwise import kernel_offsets, neighbor_table
 from pc3d.models.structures import SparseVoxels
@@ -142,6 +143,36 @@ def test_flatformer_padding_duplicates_change_nothing(identity_init):
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("axes", [("x", "y"), ("x", "y", "z")])
+def test_flatformer_z_position_tells_a_column_apart(axes):
+    # Two voxels of one column (same x, y; z 0 and 3) with the same features, and a neighbour that makes
+    # the attention non-trivial. Only an encoding of z can give the two different outputs.
+    coords = torch.tensor([[0, 0, 5, 5], [0, 3, 5, 5], [0, 1, 6, 5]], dtype=torch.int32)
+    feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(3))
+    feats[1] = feats[0]
+    torch.manual_seed(0)
+    model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=4,
+                       ffn_channels=32, position_axes=axes).eval()
+    with torch.no_grad():
+        out = model(SparseVoxels(feats, coords, (4, 24, 24), 1)).feats
+    differ = not torch.allclose(out[0], out[1], atol=1e-5)
+    assert differ == ("z" in axes)
+
+
+def test_sinusoidal_position_layout_and_errors():
+    pos = torch.tensor([[1.0, 2.0, 3.0]])
+    enc = sinusoidal_position(pos, 16)  # 3 axes x 2 frequencies x (sin, cos) = 12 columns, 4 zero
+    freq = torch.tensor([1.0, 0.01])  # 10000 ** (-i / 2)
+    for axis in range(3):
+        angle = pos[0, axis] * freq
+        torch.testing.assert_close(enc[0, 4 * axis:4 * axis + 4], torch.cat([angle.sin(), angle.cos()]))
+    assert enc[0, 12:].eq(0).all()
+    with pytest.raises(ValueError, match="at least 2 x the number of axes"):
+        sinusoidal_position(pos, 4)
+    with pytest.raises(ValueError, match="position_axes"):
+        FlatFormer(C_IN, channels=16, num_heads=2, position_axes=("x", "w"))
 
 
 def test_flatformer_small_sample_in_batch_matches_alone():

@@ -14,26 +14,31 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def sinusoidal_position_2d(xy: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Transformer sin/cos encoding of 2D positions.
+def sinusoidal_position(pos: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Transformer sin/cos encoding of D-dimensional positions.
 
     Args:
-        xy: (V, 2) float32 [x, y] positions (voxel units).
-        dim: output width, a multiple of 4: the first half encodes x, the second half y, each as
-            ``dim / 4`` frequencies of sin followed by the same of cos.
+        pos: (V, D) float32 positions (voxel units), one column per axis.
+        dim: output width, at least 2 * D: each axis in turn gets ``q = dim // (2 D)`` frequencies of sin
+            followed by the same of cos; the ``dim - 2 D q`` columns left over are zero (for D = 2 and a
+            multiple of 4 there are none).
 
     Returns:
         (V, dim) float32.
     """
-    if dim % 4:
-        raise ValueError(f"dim must be a multiple of 4 for a 2D sin/cos encoding, got {dim}")
-    quarter = dim // 4
-    freq = temperature ** (-torch.arange(quarter, dtype=torch.float32, device=xy.device) / quarter)
+    if pos.dim() != 2:
+        raise ValueError(f"positions must be (V, D), got shape {tuple(pos.shape)}")
+    num_axes = pos.shape[1]
+    q = dim // (2 * num_axes)
+    if q == 0:
+        raise ValueError(f"dim ({dim}) must be at least 2 x the number of axes ({num_axes}) for a sin/cos encoding")
+    freq = temperature ** (-torch.arange(q, dtype=torch.float32, device=pos.device) / q)
     parts = []
-    for axis in range(2):
-        angle = xy[:, axis:axis + 1].float() * freq[None, :]
+    for axis in range(num_axes):
+        angle = pos[:, axis:axis + 1].float() * freq[None, :]
         parts += [angle.sin(), angle.cos()]
-    return torch.cat(parts, dim=1)
+    out = torch.cat(parts, dim=1)
+    return F.pad(out, (0, dim - out.shape[1]))
 
 
 class GroupAttention(nn.Module):

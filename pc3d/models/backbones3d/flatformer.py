@@ -4,7 +4,9 @@ Voxels are sorted along a snake curve over windows (and a snake inside each wind
 groups of exactly G voxels (``pc3d.ops.flat_window_partition``), so every group costs the same and no
 window padding is needed. Each block runs four post-norm attention layers on the x-major, x-major
 shifted, y-major and y-major shifted orders. A sinusoidal encoding of the voxel's (x, y) is added to
-queries and keys.
+queries and keys (the paper's pillars have no z; on a 3D grid ``position_axes=('x', 'y', 'z')`` also
+encodes the slice, without which the voxels of one column look alike to the attention but for their
+features).
 
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
@@ -20,10 +22,12 @@ from torch import nn
 from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
-from .attention import attention_layer, init_transformer_weights, sinusoidal_position_2d, zero_init_branches
+from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
+# Column of each position axis in the (b, z, y, x) voxel coordinates.
+COORD_COLUMN = {"x": 3, "y": 2, "z": 1}
 
 
 @MODELS.register_module()
@@ -40,6 +44,7 @@ class FlatFormer(nn.Module):
         ffn_channels: hidden width of each layer's GELU FFN.
         identity_init: pre-norm layers that start as the identity (see the module docstring) instead of
             the paper's post-norm layers.
+        position_axes: voxel axes of the sinusoidal position encoding, from 'x', 'y', 'z'.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
@@ -47,8 +52,12 @@ class FlatFormer(nn.Module):
 
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 2,
                  window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256,
-                 identity_init: bool = False):
+                 identity_init: bool = False, position_axes: Sequence[str] = ("x", "y")):
         super().__init__()
+        unknown = [a for a in position_axes if a not in COORD_COLUMN]
+        if unknown or not position_axes:
+            raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, got {tuple(position_axes)}")
+        self.position_columns = [COORD_COLUMN[a] for a in position_axes]
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
         self.channels = self.out_channels = channels
@@ -76,7 +85,7 @@ class FlatFormer(nn.Module):
         if coords.shape[0] == 0:
             return x
         parts = self.partitions(coords, spatial_shape)
-        pos = sinusoidal_position_2d(coords[:, [3, 2]].float(), self.channels)
+        pos = sinusoidal_position(coords[:, self.position_columns].float(), self.channels)
         for i, layer in enumerate(self.layers):
             indices, inverse, padding_mask = parts[i % len(PARTITIONS)]
             x = layer(x, pos, indices, inverse, padding_mask)
