@@ -51,6 +51,9 @@ def _make(name, **kw):
     if name == "flatformer":
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, **kw), (1, 24, 24)
+    if name == "flatformer_cpe":
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, position_axes=("x", "y", "z"), cpe_kernel=(3, 3, 3), **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -66,7 +69,7 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
+NAMES = ["flatformer", "flatformer_cpe", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
@@ -159,6 +162,28 @@ def test_flatformer_z_position_tells_a_column_apart(axes):
         out = model(SparseVoxels(feats, coords, (4, 24, 24), 1)).feats
     differ = not torch.allclose(out[0], out[1], atol=1e-5)
     assert differ == ("z" in axes)
+
+
+@pytest.mark.parametrize("cpe", [False, True])
+def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
+    # Groups of one voxel: the attention alone never mixes voxels. With the depthwise-conv position
+    # encoding before each of the 4 layers a voxel sees cells up to 4 steps away (one per layer): a change
+    # to a diagonal neighbour reaches it, a change 6 cells away does not.
+    coords = torch.tensor([[0, 1, 5, 5], [0, 2, 6, 4], [0, 1, 5, 11]], dtype=torch.int32)
+    feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(0)
+    model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
+                                        group_size=1, ffn_channels=32, identity_init=True,
+                                        cpe_kernel=(3, 3, 3) if cpe else None)).eval()
+    outs = []
+    with torch.no_grad():
+        for changed in (None, 1, 2):
+            f = feats.clone()
+            if changed is not None:
+                f[changed] += 1.0
+            outs.append(model(SparseVoxels(f, coords, (4, 24, 24), 1)).feats[0])
+    assert (not torch.allclose(outs[0], outs[1], atol=1e-5)) == cpe
+    torch.testing.assert_close(outs[0], outs[2], atol=1e-5, rtol=1e-5)
 
 
 def test_sinusoidal_position_layout_and_errors():

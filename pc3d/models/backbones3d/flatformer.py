@@ -8,13 +8,18 @@ queries and keys (the paper's pillars have no z; on a 3D grid ``position_axes=('
 encodes the slice, without which the voxels of one column look alike to the attention but for their
 features).
 
+``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding in front of every layer (as Point
+Transformer V3's xCPE, depthwise here): ``x += Linear(DepthwiseSubmConv(LN(x)))``, so each voxel's features
+say what occupies the cells around it before it attends; the linear starts at zero under ``identity_init``.
+Not in the paper.
+
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
 much a voxel holds, included) instead of re-normalising them four times per block; the detector then
 starts where the no-3D-stage control does and the attention learns what to add. Not in the paper: it is
 for small-data training (configs/compare/README.md).
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -23,6 +28,7 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
+from .sparse_depthwise import DepthwiseSubmConv, neighbor_table
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
@@ -45,6 +51,8 @@ class FlatFormer(nn.Module):
         identity_init: pre-norm layers that start as the identity (see the module docstring) instead of
             the paper's post-norm layers.
         position_axes: voxel axes of the sinusoidal position encoding, from 'x', 'y', 'z'.
+        cpe_kernel: (kz, ky, kx) odd kernel of a depthwise-conv position encoding before every layer
+            (see the module docstring); None: none, as in the paper.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
@@ -52,7 +60,8 @@ class FlatFormer(nn.Module):
 
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 2,
                  window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256,
-                 identity_init: bool = False, position_axes: Sequence[str] = ("x", "y")):
+                 identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
+                 cpe_kernel: Optional[Sequence[int]] = None):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
@@ -64,9 +73,13 @@ class FlatFormer(nn.Module):
         self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
         self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init)
                                     for _ in range(num_blocks * len(PARTITIONS)))
+        self.cpes = nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel) for _ in self.layers) \
+            if cpe_kernel is not None else None
         init_transformer_weights(self)
         if identity_init:
             zero_init_branches([m for layer in self.layers for m in layer.branch_outputs()])
+            if self.cpes is not None:
+                zero_init_branches([cpe.proj for cpe in self.cpes])
 
     def partitions(self, coords: torch.Tensor, spatial_shape):
         """The four (indices (Ng, G), inverse (V,), padding_mask (Ng, G)) of a block; shared by all blocks
@@ -86,7 +99,10 @@ class FlatFormer(nn.Module):
             return x
         parts = self.partitions(coords, spatial_shape)
         pos = sinusoidal_position(coords[:, self.position_columns].float(), self.channels)
+        table = neighbor_table(coords, spatial_shape, self.cpes[0].conv.offsets) if self.cpes is not None else None
         for i, layer in enumerate(self.layers):
+            if self.cpes is not None:
+                x = self.cpes[i](x, table)
             indices, inverse, padding_mask = parts[i % len(PARTITIONS)]
             x = layer(x, pos, indices, inverse, padding_mask)
         return x
@@ -94,3 +110,19 @@ class FlatFormer(nn.Module):
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
         feats = self.forward_features(voxels.feats, voxels.coords, voxels.spatial_shape)
         return SparseVoxels(feats, voxels.coords, tuple(voxels.spatial_shape), voxels.batch_size)
+
+
+class ConvPositionEncoding(nn.Module):
+    """``x + Linear(DepthwiseSubmConv(LN(x)))`` on a voxel list: (V, C) -> (V, C).
+
+    forward(feats (V, C), table (V, K) from ``neighbor_table`` with ``self.conv.offsets``).
+    """
+
+    def __init__(self, channels: int, kernel_size: Sequence[int]):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = DepthwiseSubmConv(channels, kernel_size)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return feats + self.proj(self.conv(self.norm(feats), table))
