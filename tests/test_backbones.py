@@ -167,8 +167,8 @@ def test_flatformer_z_position_tells_a_column_apart(axes):
 @pytest.mark.parametrize("cpe", [False, True])
 def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
     # Groups of one voxel: the attention alone never mixes voxels. With the depthwise-conv position
-    # encoding before each of the 4 layers a voxel sees cells up to 4 steps away (one per layer): a change
-    # to a diagonal neighbour reaches it, a change 6 cells away does not.
+    # encoding before the block a voxel sees the 3 x 3 x 3 cells around it: a change to a diagonal
+    # neighbour reaches it, a change 6 cells away does not.
     coords = torch.tensor([[0, 1, 5, 5], [0, 2, 6, 4], [0, 1, 5, 11]], dtype=torch.int32)
     feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(0)
