@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pillar": "DSVT",
           "scatterformer": "ScatterFormer", "flatformer_voxel": "FlatFormer", "dsvt_voxel": "DSVT",
           "scatterformer_voxel": "ScatterFormer", "pillar": None, "voxel_grid": None,
-          "flatformer_voxel_id": "FlatFormer", "dsvt_voxel_id": "DSVT", "scatterformer_voxel_id": "ScatterFormer"}
+          "flatformer_voxel_id": "FlatFormer", "dsvt_voxel_id": "DSVT", "scatterformer_voxel_id": "ScatterFormer",
+          "flatformer_voxel_id_z": "FlatFormer", "flatformer_voxel_id_cpe": "FlatFormer"}
 NAMES = tuple(STAGES)
 
 
@@ -41,6 +42,12 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
             variant = cfgs[name + "_id"].model.to_dict()
             assert variant["backbone3d"].pop("identity_init") is True
             assert variant == cfgs[name].model.to_dict(), name
+    # The FlatFormer position-encoding variants differ from flatformer_voxel_id in their one option only.
+    for name, key, value in (("flatformer_voxel_id_z", "position_axes", ("x", "y", "z")),
+                             ("flatformer_voxel_id_cpe", "cpe_kernel", (3, 3, 3))):
+        variant = cfgs[name].model.to_dict()
+        assert tuple(variant["backbone3d"].pop(key)) == value, name
+        assert variant == cfgs["flatformer_voxel_id"].model.to_dict(), name
     assert ref.train_cfg.max_epochs == 6
 
 
