@@ -198,6 +198,8 @@ def test_sinusoidal_position_layout_and_errors():
         sinusoidal_position(pos, 4)
     with pytest.raises(ValueError, match="position_axes"):
         FlatFormer(C_IN, channels=16, num_heads=2, position_axes=("x", "w"))
+    with pytest.raises(ValueError, match="cpe_kernel must be"):
+        FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3))
 
 
 def test_flatformer_small_sample_in_batch_matches_alone():

@@ -31,7 +31,8 @@ def sinusoidal_position(pos: torch.Tensor, dim: int, temperature: float = 10000.
     num_axes = pos.shape[1]
     q = dim // (2 * num_axes)
     if q == 0:
-        raise ValueError(f"dim ({dim}) must be at least 2 x the number of axes ({num_axes}) for a sin/cos encoding")
+        raise ValueError(f"dim ({dim}) must be at least 2 x the number of axes ({num_axes}) "
+                         "for a sin/cos encoding")
     freq = temperature ** (-torch.arange(q, dtype=torch.float32, device=pos.device) / q)
     parts = []
     for axis in range(num_axes):

@@ -53,8 +53,8 @@ class FlatFormer(nn.Module):
         identity_init: pre-norm layers that start as the identity (see the module docstring) instead of
             the paper's post-norm layers.
         position_axes: voxel axes of the sinusoidal position encoding, from 'x', 'y', 'z'.
-        cpe_kernel: (kz, ky, kx) odd kernel of a depthwise-conv position encoding before every layer
-            before every block (see the module docstring); None: none, as in the paper.
+        cpe_kernel: (kz, ky, kx) odd kernel of a depthwise-conv position encoding before every block (see
+            the module docstring); None: none, as in the paper.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
@@ -67,7 +67,10 @@ class FlatFormer(nn.Module):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
-            raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, got {tuple(position_axes)}")
+            raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, "
+                             f"got {tuple(position_axes)}")
+        if cpe_kernel is not None and len(cpe_kernel) != 3:
+            raise ValueError(f"cpe_kernel must be (kz, ky, kx), got {tuple(cpe_kernel)}")
         self.position_columns = [COORD_COLUMN[a] for a in position_axes]
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
