@@ -11,9 +11,9 @@ features).
 ``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding in front of every block (as Point
 Transformer V3's xCPE, depthwise here): ``x += Linear(DepthwiseSubmConv(LN(x)))``, so each voxel's features
 say what occupies the cells around it before it attends; the linear starts at zero under ``identity_init``.
-Not in the paper. One per block rather than per layer because the gather-based depthwise convolution
-costs about 1.5 s forward + backward per 60k voxels on one (busy) CPU core; a 2-frame batch of the
-comparison holds about 20k.
+Not in the paper. One per block rather than per layer: the gather-based depthwise convolution costs about
+0.17 s forward + backward per 20k voxels (a 2-frame batch of configs/compare) on one idle CPU core, so one
+before every layer would add about a fifth to a training iteration there.
 
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
