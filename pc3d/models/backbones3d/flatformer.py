@@ -106,9 +106,10 @@ class FlatFormer(nn.Module):
         pos = sinusoidal_position(coords[:, self.position_columns].float(), self.channels)
         table = neighbor_table(coords, spatial_shape, self.cpes[0].conv.offsets) if self.cpes is not None else None
         for i, layer in enumerate(self.layers):
-            if self.cpes is not None and i % len(PARTITIONS) == 0:
-                x = self.cpes[i // len(PARTITIONS)](x, table)
-            indices, inverse, padding_mask = parts[i % len(PARTITIONS)]
+            block, part = divmod(i, len(PARTITIONS))
+            if table is not None and part == 0:
+                x = self.cpes[block](x, table)
+            indices, inverse, padding_mask = parts[part]
             x = layer(x, pos, indices, inverse, padding_mask)
         return x
 
