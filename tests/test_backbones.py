@@ -8,7 +8,7 @@ import torch
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
 from pc3d.models.backbones3d.attention import sinusoidal_position
 from pc3d.models.backbones3d.pooling import pool_coords
-from pc3d.models.backbones3d.sparse_depthwise import kernel_offsets, neighbor_table
+from pc3d.models.backbones3d.sparse_depthwise import DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table
 from pc3d.models.structures import SparseVoxels
 
 C_IN = 8
@@ -54,6 +54,10 @@ def _make(name, **kw):
     if name == "flatformer_cpe":
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, position_axes=("x", "y", "z"), cpe_kernel=(3, 3, 3), **kw), (4, 24, 24)
+    if name == "flatformer_full_cpe":
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_every_layer=True,
+                          **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -69,7 +73,7 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
@@ -164,17 +168,21 @@ def test_flatformer_z_position_tells_a_column_apart(axes):
     assert differ == ("z" in axes)
 
 
-@pytest.mark.parametrize("cpe", [False, True])
+@pytest.mark.parametrize("cpe", [None, "depthwise", "full", "full every layer"])
 def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
-    # Groups of one voxel: the attention alone never mixes voxels. With the depthwise-conv position
-    # encoding before the block a voxel sees the 3 x 3 x 3 cells around it: a change to a diagonal
+    # Groups of one voxel: the attention alone never mixes voxels. With a conv position encoding before
+    # the block (or every layer) a voxel sees the 3 x 3 x 3 cells around it: a change to a diagonal
     # neighbour reaches it, a change 6 cells away does not.
     coords = torch.tensor([[0, 1, 5, 5], [0, 2, 6, 4], [0, 1, 5, 11]], dtype=torch.int32)
     feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(0)
     model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
                                         group_size=1, ffn_channels=32, identity_init=True,
-                                        cpe_kernel=(3, 3, 3) if cpe else None)).eval()
+                                        cpe_kernel=(3, 3, 3) if cpe else None,
+                                        cpe_depthwise=cpe == "depthwise",
+                                        cpe_every_layer=cpe == "full every layer")).eval()
+    if cpe:
+        assert len(model.cpes) == (4 if cpe == "full every layer" else 1)
     outs = []
     with torch.no_grad():
         for changed in (None, 1, 2):
@@ -182,7 +190,7 @@ def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
             if changed is not None:
                 f[changed] += 1.0
             outs.append(model(SparseVoxels(f, coords, (4, 24, 24), 1)).feats[0])
-    assert (not torch.allclose(outs[0], outs[1], atol=1e-5)) == cpe
+    assert (not torch.allclose(outs[0], outs[1], atol=1e-5)) == bool(cpe)
     torch.testing.assert_close(outs[0], outs[2], atol=1e-5, rtol=1e-5)
 
 
@@ -200,6 +208,8 @@ def test_sinusoidal_position_layout_and_errors():
         FlatFormer(C_IN, channels=16, num_heads=2, position_axes=("x", "w"))
     with pytest.raises(ValueError, match="cpe_kernel must be"):
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3))
+    with pytest.raises(ValueError, match="set cpe_kernel too"):
+        FlatFormer(C_IN, channels=16, num_heads=2, cpe_every_layer=True)
 
 
 def test_flatformer_small_sample_in_batch_matches_alone():
@@ -276,6 +286,50 @@ def test_neighbor_table_matches_brute_force():
     for i, (b, z, y, x) in enumerate(voxels.coords.tolist()):
         for k, (dz, dy, dx) in enumerate(offsets.tolist()):
             assert table[i, k].item() == where.get((b, z + dz, y + dy, x + dx), 60)
+
+
+def dense_reference_conv(conv, voxels):
+    """Plain-PyTorch reference of a submanifold conv: scatter the voxels into a dense (B, C, D, H, W) grid
+    (empty cells zero), run ``F.conv3d`` with 'same' padding, read the output back at the input voxels."""
+    c_in = voxels.feats.shape[1]
+    grid = torch.zeros(voxels.batch_size, c_in, *voxels.spatial_shape, dtype=torch.float64)
+    b, z, y, x = voxels.coords.long().unbind(1)
+    grid[b, :, z, y, x] = voxels.feats.double()
+    kz, ky, kx = conv.kernel_size
+    if isinstance(conv, DepthwiseSubmConv):  # weight (K, C) -> (C, 1, kz, ky, kx), one group per channel
+        weight, groups, bias = conv.weight.T.reshape(c_in, 1, kz, ky, kx), c_in, conv.bias
+    else:  # weight (K, C_in, C_out) -> (C_out, C_in, kz, ky, kx)
+        weight, groups, bias = conv.weight.permute(2, 1, 0).reshape(-1, c_in, kz, ky, kx), 1, None
+    out = torch.nn.functional.conv3d(grid, weight.double(), None if bias is None else bias.double(),
+                                     padding=(kz // 2, ky // 2, kx // 2), groups=groups)
+    return out[b, :, z, y, x]
+
+
+@pytest.mark.parametrize("depthwise", [True, False])
+@pytest.mark.parametrize("kernel", [(3, 3, 3), (1, 3, 5), (3, 1, 1)])
+def test_submanifold_convs_match_dense_conv3d(depthwise, kernel):
+    # Random sparse cells, and adversarial ones: a fully occupied corner block (every neighbour present,
+    # grid edges cut the kernel) and an isolated voxel (only the centre tap), in a 2-sample batch whose
+    # samples share cells (a neighbour lookup that ignored the batch index would mix them).
+    voxels = random_voxels([40, 25], (3, 7, 7), seed=12)
+    corner = torch.tensor([[b, z, y, x] for b in (0, 1) for z in range(2) for y in range(2) for x in range(2)])
+    lone = torch.tensor([[1, 1, 5, 5]])
+    c = voxels.coords.long()
+    keep = ~((c[:, None, :] == corner[None]).all(-1).any(1))
+    keep &= ~((c[:, 0] == 1) & ((c[:, 1:] - lone[0, 1:]).abs() <= 2).all(1))  # nothing near the lone voxel
+    coords = torch.cat([voxels.coords[keep].long(), corner, lone]).int()
+    feats = torch.randn(coords.shape[0], C_IN, generator=torch.Generator().manual_seed(13))
+    voxels = SparseVoxels(feats, coords, voxels.spatial_shape, 2)
+    torch.manual_seed(3)
+    conv = DepthwiseSubmConv(C_IN, kernel) if depthwise else SubmConv(C_IN, 5, kernel)
+    with torch.no_grad():
+        if depthwise:
+            conv.bias.normal_()
+        out = conv(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, conv.offsets))
+    torch.testing.assert_close(out.double(), dense_reference_conv(conv, voxels), atol=1e-5, rtol=1e-5)
+    if not depthwise:  # the isolated voxel sees only itself: its output is the centre tap alone
+        centre = conv.weight[conv.weight.shape[0] // 2]
+        torch.testing.assert_close(out[-1], voxels.feats[-1] @ centre, atol=1e-5, rtol=1e-5)
 
 
 def test_attention_pooling_reduces_each_pillar_by_attention():

@@ -9,11 +9,12 @@ encodes the slice, without which the voxels of one column look alike to the atte
 features).
 
 ``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding in front of every block (as Point
-Transformer V3's xCPE, depthwise here): ``x += Linear(DepthwiseSubmConv(LN(x)))``, so each voxel's features
-say what occupies the cells around it before it attends; the linear starts at zero under ``identity_init``.
-Not in the paper. One per block rather than per layer: the gather-based depthwise convolution costs about
-0.17 s forward + backward per 20k voxels (a 2-frame batch of configs/compare) on one idle CPU core, so one
-before every layer would add about a fifth to a training iteration there.
+Transformer V3's xCPE): ``x += Linear(Conv(LN(x)))``, a submanifold conv, so each voxel's features say what
+occupies the cells around it before it attends; the linear starts at zero under ``identity_init``. Not in
+the paper. ``cpe_depthwise=True`` (default) makes the conv depthwise (C x K weights; about 0.17 s forward +
+backward per 20k voxels, a 2-frame batch of configs/compare, on one idle CPU core), False a full C x C x K
+conv as PTv3's; ``cpe_every_layer=True`` puts one before every layer instead of every block (PTv3 has one
+per attention layer).
 
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
@@ -30,7 +31,7 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
-from .sparse_depthwise import DepthwiseSubmConv, neighbor_table
+from .sparse_depthwise import DepthwiseSubmConv, SubmConv, neighbor_table
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
@@ -53,8 +54,10 @@ class FlatFormer(nn.Module):
         identity_init: pre-norm layers that start as the identity (see the module docstring) instead of
             the paper's post-norm layers.
         position_axes: voxel axes of the sinusoidal position encoding, from 'x', 'y', 'z'.
-        cpe_kernel: (kz, ky, kx) odd kernel of a depthwise-conv position encoding before every block (see
-            the module docstring); None: none, as in the paper.
+        cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block (see the module
+            docstring); None: none, as in the paper.
+        cpe_depthwise: the position encoding's conv is depthwise (True) or full C x C (False).
+        cpe_every_layer: one position encoding before every layer instead of every block.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
@@ -63,7 +66,8 @@ class FlatFormer(nn.Module):
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 2,
                  window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256,
                  identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
-                 cpe_kernel: Optional[Sequence[int]] = None):
+                 cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
+                 cpe_every_layer: bool = False):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
@@ -71,6 +75,9 @@ class FlatFormer(nn.Module):
                              f"got {tuple(position_axes)}")
         if cpe_kernel is not None and len(cpe_kernel) != 3:
             raise ValueError(f"cpe_kernel must be (kz, ky, kx), got {tuple(cpe_kernel)}")
+        if cpe_kernel is None and (not cpe_depthwise or cpe_every_layer):
+            raise ValueError("cpe_depthwise=False and cpe_every_layer=True shape the conv position encoding: "
+                             "set cpe_kernel too")
         self.position_columns = [COORD_COLUMN[a] for a in position_axes]
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
@@ -78,8 +85,10 @@ class FlatFormer(nn.Module):
         self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
         self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init)
                                     for _ in range(num_blocks * len(PARTITIONS)))
-        self.cpes = nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel) for _ in range(num_blocks)) \
-            if cpe_kernel is not None else None
+        self.cpe_every_layer = bool(cpe_every_layer)
+        num_cpes = len(self.layers) if self.cpe_every_layer else num_blocks
+        self.cpes = nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel, cpe_depthwise)
+                                  for _ in range(num_cpes)) if cpe_kernel is not None else None
         init_transformer_weights(self)
         if identity_init:
             zero_init_branches([m for layer in self.layers for m in layer.branch_outputs()])
@@ -107,8 +116,8 @@ class FlatFormer(nn.Module):
         table = neighbor_table(coords, spatial_shape, self.cpes[0].conv.offsets) if self.cpes is not None else None
         for i, layer in enumerate(self.layers):
             block, part = divmod(i, len(PARTITIONS))
-            if table is not None and part == 0:
-                x = self.cpes[block](x, table)
+            if table is not None and (self.cpe_every_layer or part == 0):
+                x = self.cpes[i if self.cpe_every_layer else block](x, table)
             indices, inverse, padding_mask = parts[part]
             x = layer(x, pos, indices, inverse, padding_mask)
         return x
@@ -119,15 +128,16 @@ class FlatFormer(nn.Module):
 
 
 class ConvPositionEncoding(nn.Module):
-    """``x + Linear(DepthwiseSubmConv(LN(x)))`` on a voxel list: (V, C) -> (V, C).
+    """``x + Linear(Conv(LN(x)))`` on a voxel list, Conv a depthwise or full submanifold conv: (V, C) -> (V, C).
 
     forward(feats (V, C), table (V, K) from ``neighbor_table`` with ``self.conv.offsets``).
     """
 
-    def __init__(self, channels: int, kernel_size: Sequence[int]):
+    def __init__(self, channels: int, kernel_size: Sequence[int], depthwise: bool = True):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
-        self.conv = DepthwiseSubmConv(channels, kernel_size)
+        self.conv = DepthwiseSubmConv(channels, kernel_size) if depthwise else \
+            SubmConv(channels, channels, kernel_size)
         self.proj = nn.Linear(channels, channels)
 
     def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,10 @@
-"""Submanifold depthwise sparse convolution by gathering neighbours (no spconv).
+"""Submanifold sparse convolutions by gathering neighbours (no spconv): depthwise and full.
 
 A neighbour table ``(V, K)`` maps every voxel and kernel offset to the row of the voxel at
 ``coords + offset`` (or to the zero row ``V`` when that cell is empty), found by binary search in the
-sorted linear cell keys. Each output channel then sums ``weight[k, c] * feats[nbr[:, k], c]``: pure
-PyTorch, so it runs on CPU and CUDA, has autograd, and is unaffected by spconv's CPU-backward bug.
+sorted linear cell keys. The depthwise conv sums ``weight[k, c] * feats[nbr[:, k], c]`` per channel; the
+full conv multiplies the gathered ``(V, K * C_in)`` rows by a ``(K * C_in, C_out)`` weight. Pure PyTorch,
+so both run on CPU and CUDA, have autograd, export, and are unaffected by spconv's CPU-backward bug.
 """
 from typing import Sequence
 
@@ -66,3 +67,30 @@ class DepthwiseSubmConv(nn.Module):
         for k in range(table.shape[1]):
             out = out + padded[table[:, k]] * self.weight[k]
         return out
+
+
+class SubmConv(nn.Module):
+    """Full submanifold sparse convolution (no bias): (V, C_in) -> (V, C_out) on the same voxels.
+
+    Equals spconv's ``SubMConv3d(C_in, C_out, kernel_size, padding=k // 2, bias=False)``. It gathers a
+    (V, K * C_in) matrix, so it suits small widths and kernels (20k voxels, 27 offsets, 64 channels: 138 MB).
+
+    Args:
+        in_channels: C_in.
+        out_channels: C_out.
+        kernel_size: (kz, ky, kx), odd sizes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Sequence[int]):
+        super().__init__()
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.register_buffer("offsets", kernel_offsets(self.kernel_size), persistent=False)
+        k = self.offsets.shape[0]
+        # (K, C_in, C_out), fan-in K * C_in as a dense conv's default init.
+        self.weight = nn.Parameter(torch.randn(k, in_channels, out_channels) / (k * in_channels) ** 0.5)
+
+    def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """feats (V, C_in) float32, table (V, K) from :func:`neighbor_table` with this kernel's offsets."""
+        padded = torch.cat([feats, feats.new_zeros(1, feats.shape[1])], dim=0)
+        gathered = padded[table].reshape(table.shape[0], -1)  # (V, K * C_in)
+        return gathered @ self.weight.reshape(-1, self.weight.shape[2])
