@@ -179,7 +179,7 @@ def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
     model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
                                         group_size=1, ffn_channels=32, identity_init=True,
                                         cpe_kernel=(3, 3, 3) if cpe else None,
-                                        cpe_depthwise=cpe == "depthwise",
+                                        cpe_depthwise=cpe in (None, "depthwise"),
                                         cpe_every_layer=cpe == "full every layer")).eval()
     if cpe:
         assert len(model.cpes) == (4 if cpe == "full every layer" else 1)
