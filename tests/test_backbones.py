@@ -64,6 +64,14 @@ def _make(name, **kw):
     if name == "dsvt_voxel":
         return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=1,
                     window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)], **kw), (4, 24, 24)
+    if name == "dsvt_voxel_cpe":  # a full conv position encoding per block, on each stage's own grid
+        return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=[1, 2],
+                    window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)],
+                    cpe_kernel=(3, 3, 3), cpe_depthwise=False, **kw), (4, 24, 24)
+    if name == "scatterformer_voxel_cpe":
+        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
+                             ffn_channels=32, grid_depth=4, cpe_kernel=(3, 3, 3), cpe_depthwise=False, **kw), \
+            (4, 24, 24)
     if name == "scatterformer_pillar":
         return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
                              ffn_channels=32, grid_depth=1, **kw), (1, 24, 24)
@@ -73,7 +81,8 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "dsvt_pillar", "dsvt_voxel", "scatterformer_pillar", "scatterformer_voxel"]
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe",
+         "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
@@ -94,7 +103,7 @@ def test_forward_backward_shapes(name):
     voxels = random_voxels([70, 45], shape, seed=1)
     voxels.feats.requires_grad_(True)
     out = model(voxels)
-    d_out = 1 if name.partition("+")[0] in ("dsvt_voxel", "scatterformer_voxel") else shape[0]
+    d_out = 1 if name.partition("+")[0].removesuffix("_cpe") in ("dsvt_voxel", "scatterformer_voxel") else shape[0]
     assert out.spatial_shape == (d_out, shape[1], shape[2])
     assert out.feats.shape == (out.coords.shape[0], model.out_channels)
     assert out.coords.dtype == torch.int32 and out.batch_size == 2
@@ -208,8 +217,12 @@ def test_sinusoidal_position_layout_and_errors():
         FlatFormer(C_IN, channels=16, num_heads=2, position_axes=("x", "w"))
     with pytest.raises(ValueError, match="cpe_kernel must be"):
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3))
-    with pytest.raises(ValueError, match="set cpe_kernel too"):
+    with pytest.raises(ValueError, match="cpe_every_layer=True shape the conv position encoding: set cpe_kernel"):
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_every_layer=True)
+    with pytest.raises(ValueError, match="cpe_depthwise=False shape the conv position encoding: set cpe_kernel"):
+        ScatterFormer(C_IN, channels=16, num_heads=2, cpe_depthwise=False)
+    with pytest.raises(ValueError, match=r"cpe_kernel must be \(kz, ky, kx\), got \(3,\)"):
+        DSVT(C_IN, channels=16, num_heads=2, cpe_kernel=(3,))
 
 
 def test_flatformer_small_sample_in_batch_matches_alone():

@@ -15,6 +15,10 @@ stages (e.g. 32 -> 8 -> 2 -> 1 slices).
 pre-norm residual layers whose branches start at zero, drops the per-block LayerNorm and the pooling's
 LayerNorm, and starts the pooling's attention at zero: the untrained backbone is the encoder's features,
 max-pooled between stages, and the attention learns what to add.
+
+``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE; depthwise
+or, with ``cpe_depthwise=False``, full) in front of every block of every stage, on that stage's grid
+(DSVT-P: use kz = 1). Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -25,7 +29,9 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, real_slot_inverse, zero_init_branches
+from .conv_position import build_cpes, check_cpe_options
 from .pooling import AttentionPooling
+from .sparse_depthwise import neighbor_table
 
 
 def _per_stage(value, num_stages: int, name: str):
@@ -65,6 +71,8 @@ class DSVT(nn.Module):
         shift: (dz, dy, dx) shift of config 1 per stage (None: half of config 0's window in y and x).
         pool_strides: (sz, sy, sx) attention pooling between consecutive stages (len = stages - 1).
         identity_init: start as the identity (see the module docstring) instead of the paper's post-norm.
+        cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block; None: none.
+        cpe_depthwise: that encoding's conv is depthwise (True) or full C x C (False).
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C_last) on the grid pooled by ``prod(pool_strides)``.
@@ -73,8 +81,10 @@ class DSVT(nn.Module):
     def __init__(self, in_channels: int, channels=192, num_heads=8, ffn_channels=384, num_blocks=4,
                  window_shape: Sequence = (12, 12), set_size=36, hybrid_factor: Sequence[int] = (1, 2, 2),
                  shift: Optional[Sequence] = None, pool_strides: Sequence[Sequence[int]] = (),
-                 identity_init: bool = False):
+                 identity_init: bool = False, cpe_kernel: Optional[Sequence[int]] = None,
+                 cpe_depthwise: bool = True):
         super().__init__()
+        check_cpe_options(cpe_kernel, cpe_depthwise)
         num_stages = len(pool_strides) + 1
         self.channels = _per_stage(channels, num_stages, "channels")
         heads = _per_stage(num_heads, num_stages, "num_heads")
@@ -94,6 +104,8 @@ class DSVT(nn.Module):
                            else nn.Identity())
         self.stages, self.pos_mlps, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         self.block_norms = nn.ModuleList()
+        # One list of position encodings per stage (one per block), or None.
+        self.cpes = nn.ModuleList() if cpe_kernel is not None else None
         for s in range(num_stages):
             c = self.channels[s]
             ndim = 3 if len(self.window_shape[s]) == 3 else 2
@@ -101,6 +113,8 @@ class DSVT(nn.Module):
                                              for _ in range(2 * self.num_blocks[s])))
             # A stage with one block never uses config 1, so it gets no position MLP for it.
             self.pos_mlps.append(nn.ModuleList(PositionMLP(ndim, c) for _ in range(min(2, self.num_blocks[s]))))
+            if self.cpes is not None:
+                self.cpes.append(build_cpes(self.num_blocks[s], c, cpe_kernel, cpe_depthwise))
             # Pre-norm layers already carry the residual; a LayerNorm after each block would undo the identity.
             self.block_norms.append(nn.ModuleList(nn.LayerNorm(c) for _ in range(0 if identity_init
                                                                                  else self.num_blocks[s])))
@@ -114,6 +128,8 @@ class DSVT(nn.Module):
             zero_init_branches([m for layers in self.stages for layer in layers for m in layer.branch_outputs()])
             for pool in self.pools:
                 pool.reset_branch()
+            if self.cpes is not None:
+                zero_init_branches([cpe.proj for stage in self.cpes for cpe in stage])
 
     def _config(self, stage: int, cfg: int, spatial_shape):
         """(window (Wz, Wy, Wx), shift (dz, dy, dx)) of partition config ``cfg`` in ``stage``."""
@@ -153,7 +169,11 @@ class DSVT(nn.Module):
                     pos = self.pos_mlps[s][cfg](self._relative_position(coords, window, shift, ndim))
                     configs.append([(sets.indices[o], real_slot_inverse(sets.indices[o], sets.padding_mask[o], num),
                                      sets.padding_mask[o], pos) for o in range(2)])
+                cpes = self.cpes[s] if self.cpes is not None else None
+                table = neighbor_table(coords, shape, cpes[0].conv.offsets) if cpes else None
                 for block in range(self.num_blocks[s]):
+                    if table is not None:
+                        x = cpes[block](x, table)
                     residual = x
                     for order in range(2):
                         indices, inverse, mask, pos = configs[block % 2][order]

@@ -8,13 +8,10 @@ queries and keys (the paper's pillars have no z; on a 3D grid ``position_axes=('
 encodes the slice, without which the voxels of one column look alike to the attention but for their
 features).
 
-``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding in front of every block (as Point
-Transformer V3's xCPE): ``x += Linear(Conv(LN(x)))``, a submanifold conv, so each voxel's features say what
-occupies the cells around it before it attends; the linear starts at zero under ``identity_init``. Not in
-the paper. ``cpe_depthwise=True`` (default) makes the conv depthwise (C x K weights; about 0.17 s forward +
-backward per 20k voxels, a 2-frame batch of configs/compare, on one idle CPU core), False a full C x C x K
-conv as PTv3's; ``cpe_every_layer=True`` puts one before every layer instead of every block (PTv3 has one
-per attention layer).
+``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE) in front
+of every block, or of every layer with ``cpe_every_layer=True`` (PTv3 has one per attention layer); its
+conv is depthwise (``cpe_depthwise=True``, the default) or full. Not in the paper. Cost forward + backward
+per 20k voxels (a 2-frame batch of configs/compare) on one idle CPU core: depthwise 0.17 s, full 0.4 s.
 
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
@@ -31,7 +28,8 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
-from .sparse_depthwise import DepthwiseSubmConv, SubmConv, neighbor_table
+from .conv_position import build_cpes, check_cpe_options
+from .sparse_depthwise import neighbor_table
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
@@ -73,11 +71,7 @@ class FlatFormer(nn.Module):
         if unknown or not position_axes:
             raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, "
                              f"got {tuple(position_axes)}")
-        if cpe_kernel is not None and len(cpe_kernel) != 3:
-            raise ValueError(f"cpe_kernel must be (kz, ky, kx), got {tuple(cpe_kernel)}")
-        if cpe_kernel is None and (not cpe_depthwise or cpe_every_layer):
-            raise ValueError("cpe_depthwise=False and cpe_every_layer=True shape the conv position encoding: "
-                             "set cpe_kernel too")
+        check_cpe_options(cpe_kernel, cpe_depthwise, cpe_every_layer=cpe_every_layer)
         self.position_columns = [COORD_COLUMN[a] for a in position_axes]
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
@@ -87,8 +81,7 @@ class FlatFormer(nn.Module):
                                     for _ in range(num_blocks * len(PARTITIONS)))
         self.cpe_every_layer = bool(cpe_every_layer)
         num_cpes = len(self.layers) if self.cpe_every_layer else num_blocks
-        self.cpes = nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel, cpe_depthwise)
-                                  for _ in range(num_cpes)) if cpe_kernel is not None else None
+        self.cpes = build_cpes(num_cpes, channels, cpe_kernel, cpe_depthwise)
         init_transformer_weights(self)
         if identity_init:
             zero_init_branches([m for layer in self.layers for m in layer.branch_outputs()])
@@ -125,20 +118,3 @@ class FlatFormer(nn.Module):
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
         feats = self.forward_features(voxels.feats, voxels.coords, voxels.spatial_shape)
         return SparseVoxels(feats, voxels.coords, tuple(voxels.spatial_shape), voxels.batch_size)
-
-
-class ConvPositionEncoding(nn.Module):
-    """``x + Linear(Conv(LN(x)))`` on a voxel list, Conv a depthwise or full submanifold conv: (V, C) -> (V, C).
-
-    forward(feats (V, C), table (V, K) from ``neighbor_table`` with ``self.conv.offsets``).
-    """
-
-    def __init__(self, channels: int, kernel_size: Sequence[int], depthwise: bool = True):
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-        self.conv = DepthwiseSubmConv(channels, kernel_size) if depthwise else \
-            SubmConv(channels, channels, kernel_size)
-        self.proj = nn.Linear(channels, channels)
-
-    def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        return feats + self.proj(self.conv(self.norm(feats), table))

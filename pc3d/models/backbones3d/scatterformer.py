@@ -10,8 +10,11 @@ attention into a BEV grid (D = 1).
 ``identity_init=True`` (not in the paper; for small-data training, configs/compare/README.md) starts the
 three branches' output projections at zero and drops the output LayerNorm and the pooling's, so the
 untrained backbone is the encoder's features max-pooled per pillar, and the blocks learn what to add.
+
+``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE; depthwise
+or, with ``cpe_depthwise=False``, full) in front of every block. Not in the paper.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -20,6 +23,7 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import init_transformer_weights, zero_init_branches
+from .conv_position import build_cpes, check_cpe_options
 from .pooling import AttentionPooling
 from .sparse_depthwise import DepthwiseSubmConv, neighbor_table
 
@@ -101,6 +105,8 @@ class ScatterFormer(nn.Module):
         pool_to_bev: pool each pillar's voxels by attention into one BEV cell when the grid has D > 1.
         grid_depth: D of the grid the backbone runs on (checked in forward).
         identity_init: start as the identity (see the module docstring); default the paper's layers.
+        cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block; None: none.
+        cpe_depthwise: that encoding's conv is depthwise (True) or full C x C (False).
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C): the same voxels, or with ``pool_to_bev`` one per occupied pillar on (1, H, W).
@@ -108,8 +114,10 @@ class ScatterFormer(nn.Module):
 
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 4,
                  window_shape: Sequence[int] = (12, 12), kernel: int = 13, ffn_channels: int = 256,
-                 pool_to_bev: bool = True, grid_depth: int = 1, identity_init: bool = False):
+                 pool_to_bev: bool = True, grid_depth: int = 1, identity_init: bool = False,
+                 cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True):
         super().__init__()
+        check_cpe_options(cpe_kernel, cpe_depthwise)
         self.window_shape = tuple(int(w) for w in window_shape)
         self.kernel = int(kernel)
         # 3x3x3 on a 3D grid, 3x3 on pillars (a z extent of 1 has no z neighbours to look at).
@@ -117,6 +125,7 @@ class ScatterFormer(nn.Module):
         self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
         self.blocks = nn.ModuleList(ScatterFormerBlock(channels, num_heads, ffn_channels, self.kernel, self.kz)
                                     for _ in range(num_blocks))
+        self.cpes = build_cpes(num_blocks, channels, cpe_kernel, cpe_depthwise)
         self.norm = nn.Identity() if identity_init else nn.LayerNorm(channels)
         self.pool = (AttentionPooling(channels, (grid_depth, 1, 1), num_heads, norm=not identity_init)
                      if pool_to_bev and grid_depth > 1 else None)
@@ -125,6 +134,8 @@ class ScatterFormer(nn.Module):
         init_transformer_weights(self)
         if identity_init:
             zero_init_branches([m for block in self.blocks for m in block.branch_outputs()])
+            if self.cpes is not None:
+                zero_init_branches([cpe.proj for cpe in self.cpes])
             if self.pool is not None:
                 self.pool.reset_branch()
 
@@ -142,7 +153,10 @@ class ScatterFormer(nn.Module):
                 segments.append((seg.order, seg.offsets, seg.counts))
             tables = [neighbor_table(coords, shape, conv.offsets) for conv in self.blocks[0].cwi.convs] \
                 if self.blocks else []
+            cpe_table = neighbor_table(coords, shape, self.cpes[0].conv.offsets) if self.cpes else None
             for i, block in enumerate(self.blocks):
+                if cpe_table is not None:
+                    x = self.cpes[i](x, cpe_table)
                 x = block(x, segments[i % 2], tables)
         out = SparseVoxels(self.norm(x), coords, shape, voxels.batch_size)
         return self.pool(out) if self.pool is not None else out

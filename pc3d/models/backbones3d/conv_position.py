@@ -1,0 +1,51 @@
+"""Conditional position encoding by a submanifold convolution, shared by the three sparse transformers.
+
+``x + Linear(Conv(LN(x)))`` (Point Transformer V3's xCPE): before a voxel attends, its features learn what
+occupies the cells around it, the fine geometry a window's sinusoidal or learned position leaves out.
+``Conv`` is depthwise (C x K weights) or full (C x C x K, as PTv3's). Not in the FlatFormer, DSVT or
+ScatterFormer papers; measured in configs/compare/README.md. Under ``identity_init`` the backbones start
+the linear at zero, so the encoding starts as the identity too.
+"""
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from .sparse_depthwise import DepthwiseSubmConv, SubmConv
+
+
+def check_cpe_options(cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool, **shaping) -> None:
+    """Raise a clear error for a malformed kernel, or for options that shape an encoding that is not built.
+
+    ``shaping``: further options that only mean something with a kernel, name -> value (True = set).
+    """
+    if cpe_kernel is not None and len(cpe_kernel) != 3:
+        raise ValueError(f"cpe_kernel must be (kz, ky, kx), got {tuple(cpe_kernel)}")
+    set_options = (["cpe_depthwise=False"] if not cpe_depthwise else []) + \
+        [f"{name}=True" for name, value in shaping.items() if value]
+    if cpe_kernel is None and set_options:
+        raise ValueError(f"{' and '.join(set_options)} shape the conv position encoding: set cpe_kernel too")
+
+
+class ConvPositionEncoding(nn.Module):
+    """``x + Linear(Conv(LN(x)))`` on a voxel list, Conv a depthwise or full submanifold conv: (V, C) -> (V, C).
+
+    forward(feats (V, C), table (V, K) from ``neighbor_table`` with ``self.conv.offsets``).
+    """
+
+    def __init__(self, channels: int, kernel_size: Sequence[int], depthwise: bool = True):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.conv = DepthwiseSubmConv(channels, kernel_size) if depthwise else \
+            SubmConv(channels, channels, kernel_size)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return feats + self.proj(self.conv(self.norm(feats), table))
+
+
+def build_cpes(count: int, channels: int, cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool):
+    """``count`` encodings in a ModuleList, or None without a kernel."""
+    if cpe_kernel is None:
+        return None
+    return nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel, cpe_depthwise) for _ in range(count))
