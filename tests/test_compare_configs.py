@@ -10,7 +10,18 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "scatterformer": "ScatterFormer", "flatformer_voxel": "FlatFormer", "dsvt_voxel": "DSVT",
           "scatterformer_voxel": "ScatterFormer", "pillar": None, "voxel_grid": None,
           "flatformer_voxel_id": "FlatFormer", "dsvt_voxel_id": "DSVT", "scatterformer_voxel_id": "ScatterFormer",
-          "flatformer_voxel_id_z": "FlatFormer", "flatformer_voxel_id_cpe": "FlatFormer"}
+          "flatformer_voxel_id_z": "FlatFormer", "flatformer_voxel_id_cpe": "FlatFormer",
+          "flatformer_voxel_id_full_cpe": "FlatFormer", "flatformer_voxel_id_cpe_per_layer": "FlatFormer",
+          "scatterformer_voxel_id_full_cpe": "ScatterFormer", "dsvt_voxel_id_full_cpe": "DSVT"}
+# Position-encoding variants: name -> (the identity_init config it extends, the only options it adds).
+FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
+VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": ("x", "y", "z")}),
+            "flatformer_voxel_id_cpe": ("flatformer_voxel_id", {"cpe_kernel": (3, 3, 3)}),
+            "flatformer_voxel_id_full_cpe": ("flatformer_voxel_id", FULL_CPE),
+            "flatformer_voxel_id_cpe_per_layer": ("flatformer_voxel_id",
+                                                  {"cpe_kernel": (3, 3, 3), "cpe_every_layer": True}),
+            "scatterformer_voxel_id_full_cpe": ("scatterformer_voxel_id", FULL_CPE),
+            "dsvt_voxel_id_full_cpe": ("dsvt_voxel_id", FULL_CPE)}
 NAMES = tuple(STAGES)
 
 
@@ -42,12 +53,12 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
             variant = cfgs[name + "_id"].model.to_dict()
             assert variant["backbone3d"].pop("identity_init") is True
             assert variant == cfgs[name].model.to_dict(), name
-    # The FlatFormer position-encoding variants differ from flatformer_voxel_id in their one option only.
-    for name, key, value in (("flatformer_voxel_id_z", "position_axes", ("x", "y", "z")),
-                             ("flatformer_voxel_id_cpe", "cpe_kernel", (3, 3, 3))):
+    # The position-encoding variants differ from their identity_init config in their own options only.
+    for name, (base, options) in VARIANTS.items():
         variant = cfgs[name].model.to_dict()
-        assert tuple(variant["backbone3d"].pop(key)) == value, name
-        assert variant == cfgs["flatformer_voxel_id"].model.to_dict(), name
+        added = {key: variant["backbone3d"].pop(key) for key in options}
+        assert {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in added.items()} == options, name
+        assert variant == cfgs[base].model.to_dict(), name
     assert ref.train_cfg.max_epochs == 6
 
 
