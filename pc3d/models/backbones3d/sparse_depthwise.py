@@ -4,7 +4,7 @@ A neighbour table ``(V, K)`` maps every voxel and kernel offset to the row of th
 ``coords + offset`` (or to the zero row ``V`` when that cell is empty), found by binary search in the
 sorted linear cell keys. The depthwise conv sums ``weight[k, c] * feats[nbr[:, k], c]`` per channel; the
 full conv multiplies the gathered ``(V, K * C_in)`` rows by a ``(K * C_in, C_out)`` weight. Pure PyTorch,
-so both run on CPU and CUDA, have autograd, export, and are unaffected by spconv's CPU-backward bug.
+so both run on CPU and CUDA, have autograd, and are unaffected by spconv's CPU-backward bug.
 """
 from typing import Sequence
 
@@ -72,7 +72,8 @@ class DepthwiseSubmConv(nn.Module):
 class SubmConv(nn.Module):
     """Full submanifold sparse convolution (no bias): (V, C_in) -> (V, C_out) on the same voxels.
 
-    Equals spconv's ``SubMConv3d(C_in, C_out, kernel_size, padding=k // 2, bias=False)``. It gathers a
+    What spconv's ``SubMConv3d(C_in, C_out, kernel_size, padding=k // 2, bias=False)`` computes: a dense
+    ``conv3d`` of the zero-filled grid read at the input voxels (tests compare the two). It gathers a
     (V, K * C_in) matrix, so it suits small widths and kernels (20k voxels, 27 offsets, 64 channels: 138 MB).
 
     Args:
