@@ -301,6 +301,13 @@ def test_neighbor_table_matches_brute_force():
             assert table[i, k].item() == where.get((b, z + dz, y + dy, x + dx), 60)
 
 
+def test_kernel_offsets_reject_malformed_kernels():
+    with pytest.raises(ValueError, match=r"kernel_size must be \(kz, ky, kx\), got \(3, 3\)"):
+        SubmConv(C_IN, 4, (3, 3))
+    with pytest.raises(ValueError, match="kernel_size must be odd and positive"):
+        DepthwiseSubmConv(C_IN, (3, 2, 3))
+
+
 def dense_reference_conv(conv, voxels):
     """Plain-PyTorch reference of a submanifold conv: scatter the voxels into a dense (B, C, D, H, W) grid
     (empty cells zero), run ``F.conv3d`` with 'same' padding, read the output back at the input voxels."""

@@ -14,6 +14,8 @@ from torch import nn
 
 def kernel_offsets(kernel_size: Sequence[int], device=None) -> torch.Tensor:
     """(K, 3) int64 (dz, dy, dx) offsets of a centred kernel of size (kz, ky, kx) (odd sizes)."""
+    if len(kernel_size) != 3:
+        raise ValueError(f"kernel_size must be (kz, ky, kx), got {tuple(kernel_size)}")
     if any(k % 2 == 0 or k < 1 for k in kernel_size):
         raise ValueError(f"kernel_size must be odd and positive, got {tuple(kernel_size)}")
     ranges = [torch.arange(-(k // 2), k // 2 + 1, device=device) for k in kernel_size]
