@@ -8,7 +8,8 @@ import torch
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
 from pc3d.models.backbones3d.attention import sinusoidal_position
 from pc3d.models.backbones3d.pooling import pool_coords
-from pc3d.models.backbones3d.sparse_depthwise import DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table
+from pc3d.models.backbones3d.sparse_depthwise import (DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table,
+                                                      neighbor_tables)
 from pc3d.models.structures import SparseVoxels
 
 C_IN = 8
@@ -299,6 +300,15 @@ def test_neighbor_table_matches_brute_force():
     for i, (b, z, y, x) in enumerate(voxels.coords.tolist()):
         for k, (dz, dy, dx) in enumerate(offsets.tolist()):
             assert table[i, k].item() == where.get((b, z + dz, y + dy, x + dx), 60)
+
+
+def test_neighbor_tables_look_each_kernel_up_once():
+    voxels = random_voxels([30, 30], (3, 7, 7), seed=8)
+    convs = [DepthwiseSubmConv(4, (3, 3, 3)), DepthwiseSubmConv(4, (1, 1, 5)), SubmConv(4, 4, (3, 3, 3))]
+    tables = neighbor_tables(voxels.coords, voxels.spatial_shape, convs)
+    for conv, table in zip(convs, tables):
+        assert torch.equal(table, neighbor_table(voxels.coords, voxels.spatial_shape, conv.offsets))
+    assert tables[0] is tables[2] and tables[1] is not tables[0]
 
 
 def test_kernel_offsets_reject_malformed_kernels():

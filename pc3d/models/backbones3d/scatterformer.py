@@ -25,7 +25,7 @@ from ..structures import SparseVoxels
 from .attention import init_transformer_weights, zero_init_branches
 from .conv_position import build_cpes, check_cpe_options
 from .pooling import AttentionPooling
-from .sparse_depthwise import DepthwiseSubmConv, neighbor_table
+from .sparse_depthwise import DepthwiseSubmConv, neighbor_tables
 
 
 class ScatteredLinearAttention(nn.Module):
@@ -151,9 +151,10 @@ class ScatterFormer(nn.Module):
             for shift in (False, True):
                 seg = sort_by_window(coords, shape, self.window_shape, shift=shift)
                 segments.append((seg.order, seg.offsets, seg.counts))
-            tables = [neighbor_table(coords, shape, conv.offsets) for conv in self.blocks[0].cwi.convs] \
-                if self.blocks else []
-            cpe_table = neighbor_table(coords, shape, self.cpes[0].conv.offsets) if self.cpes else None
+            # The CPE's 3x3x3 kernel is usually the cross-window interaction's first: one lookup serves both.
+            convs = ([*self.blocks[0].cwi.convs] if self.blocks else []) + ([self.cpes[0].conv] if self.cpes else [])
+            tables = neighbor_tables(coords, shape, convs)
+            cpe_table = tables.pop() if self.cpes else None
             for i, block in enumerate(self.blocks):
                 if cpe_table is not None:
                     x = self.cpes[i](x, cpe_table)

@@ -46,6 +46,16 @@ def neighbor_table(coords: torch.Tensor, spatial_shape, offsets: torch.Tensor) -
     return torch.where(hit, perm[pos], torch.full_like(pos, num))
 
 
+def neighbor_tables(coords: torch.Tensor, spatial_shape, convs) -> list:
+    """One :func:`neighbor_table` per conv of ``convs`` (each with ``kernel_size`` and ``offsets``); convs with
+    the same kernel share one table, looked up once."""
+    by_kernel = {}
+    for conv in convs:
+        if conv.kernel_size not in by_kernel:
+            by_kernel[conv.kernel_size] = neighbor_table(coords, spatial_shape, conv.offsets)
+    return [by_kernel[conv.kernel_size] for conv in convs]
+
+
 class DepthwiseSubmConv(nn.Module):
     """Depthwise submanifold sparse convolution: (V, C) -> (V, C) on the same voxels.
 
