@@ -12,7 +12,8 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "flatformer_voxel_id": "FlatFormer", "dsvt_voxel_id": "DSVT", "scatterformer_voxel_id": "ScatterFormer",
           "flatformer_voxel_id_z": "FlatFormer", "flatformer_voxel_id_cpe": "FlatFormer",
           "flatformer_voxel_id_full_cpe": "FlatFormer", "flatformer_voxel_id_cpe_per_layer": "FlatFormer",
-          "scatterformer_voxel_id_full_cpe": "ScatterFormer", "dsvt_voxel_id_full_cpe": "DSVT"}
+          "scatterformer_voxel_id_full_cpe": "ScatterFormer", "dsvt_voxel_id_full_cpe": "DSVT",
+          "scatterformer_voxel_id_slices": "ScatterFormer", "dsvt_voxel_id_one_stage_full_cpe": "DSVT"}
 # Position-encoding variants: name -> (the identity_init config it extends, the only options it adds).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
 VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": ("x", "y", "z")}),
@@ -22,6 +23,12 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
                                                   {"cpe_kernel": (3, 3, 3), "cpe_every_layer": True}),
             "scatterformer_voxel_id_full_cpe": ("scatterformer_voxel_id", FULL_CPE),
             "dsvt_voxel_id_full_cpe": ("dsvt_voxel_id", FULL_CPE)}
+# Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
+# extends, the backbone options it changes).
+ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),
+              "dsvt_voxel_id_one_stage_full_cpe": ("dsvt_voxel_id_full_cpe",
+                                                   {"window_shape": [(8, 12, 12)], "pool_strides": (),
+                                                    "num_blocks": 2})}
 NAMES = tuple(STAGES)
 
 
@@ -59,6 +66,19 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
         added = {key: variant["backbone3d"].pop(key) for key in options}
         assert {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in added.items()} == options, name
         assert variant == cfgs[base].model.to_dict(), name
+    # The all-slices variants change those options and the BEV's width only: 8 slices x 64 channels, as
+    # FlatFormer's.
+    for name, (base, options) in ALL_SLICES.items():
+        variant, original = cfgs[name].model.to_dict(), cfgs[base].model.to_dict()
+        for key, value in options.items():
+            got = variant["backbone3d"].pop(key)
+            assert (list(map(tuple, got)) if key == "window_shape" else tuple(got) if isinstance(got, (list, tuple))
+                    else got) == value, (name, key)
+            original["backbone3d"].pop(key, None)
+        assert variant.pop("bev") == {"type": "BEVScatter", "in_channels": 64, "num_slices": 8}, name
+        assert variant.pop("backbone2d")["in_channels"] == 512, name
+        original.pop("bev"), original.pop("backbone2d")
+        assert variant == original, name
     assert ref.train_cfg.max_epochs == 6
 
 
