@@ -27,9 +27,14 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),
               "dsvt_voxel_id_one_stage_full_cpe": ("dsvt_voxel_id_full_cpe",
-                                                   {"window_shape": [(8, 12, 12)], "pool_strides": (),
+                                                   {"window_shape": ((8, 12, 12),), "pool_strides": (),
                                                     "num_blocks": 2})}
 NAMES = tuple(STAGES)
+
+
+def _plain(value):
+    """A config value with its lists made tuples (at any depth), to compare with the literals above."""
+    return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _load(name):
@@ -64,20 +69,20 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
     for name, (base, options) in VARIANTS.items():
         variant = cfgs[name].model.to_dict()
         added = {key: variant["backbone3d"].pop(key) for key in options}
-        assert {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in added.items()} == options, name
+        assert {k: _plain(v) for k, v in added.items()} == options, name
         assert variant == cfgs[base].model.to_dict(), name
     # The all-slices variants change those options and the BEV's width only: 8 slices x 64 channels, as
     # FlatFormer's.
     for name, (base, options) in ALL_SLICES.items():
         variant, original = cfgs[name].model.to_dict(), cfgs[base].model.to_dict()
-        for key, value in options.items():
-            got = variant["backbone3d"].pop(key)
-            assert (list(map(tuple, got)) if key == "window_shape" else tuple(got) if isinstance(got, (list, tuple))
-                    else got) == value, (name, key)
+        added = {key: variant["backbone3d"].pop(key) for key in options}
+        assert {k: _plain(v) for k, v in added.items()} == options, name
+        for key in options:
             original["backbone3d"].pop(key, None)
         assert variant.pop("bev") == {"type": "BEVScatter", "in_channels": 64, "num_slices": 8}, name
-        assert variant.pop("backbone2d")["in_channels"] == 512, name
-        original.pop("bev"), original.pop("backbone2d")
+        del original["bev"]
+        assert variant["backbone2d"].pop("in_channels") == 512, name
+        del original["backbone2d"]["in_channels"]
         assert variant == original, name
     assert ref.train_cfg.max_epochs == 6
 
