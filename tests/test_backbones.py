@@ -7,6 +7,7 @@ import torch
 
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
 from pc3d.models.backbones3d.attention import sinusoidal_position
+from pc3d.models.backbones3d.conv_position import ConvStem
 from pc3d.models.backbones3d.pooling import pool_coords
 from pc3d.models.backbones3d.sparse_depthwise import (DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table,
                                                       neighbor_tables)
@@ -59,6 +60,10 @@ def _make(name, **kw):
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_every_layer=True,
                           **kw), (4, 24, 24)
+    if name == "flatformer_stem":  # a conv stem in place of the input projection, then a full CPE
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, stem_kernel=(3, 3, 3),
+                          **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -82,7 +87,7 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe",
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe",
          "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
@@ -178,20 +183,21 @@ def test_flatformer_z_position_tells_a_column_apart(axes):
     assert differ == ("z" in axes)
 
 
-@pytest.mark.parametrize("cpe", [None, "depthwise", "full", "full every layer"])
+@pytest.mark.parametrize("cpe", [None, "depthwise", "full", "full every layer", "stem"])
 def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
     # Groups of one voxel: the attention alone never mixes voxels. With a conv position encoding before
-    # the block (or every layer) a voxel sees the 3 x 3 x 3 cells around it: a change to a diagonal
-    # neighbour reaches it, a change 6 cells away does not.
+    # the block (or every layer), or a conv stem, a voxel sees the 3 x 3 x 3 cells around it: a change to a
+    # diagonal neighbour reaches it, a change 6 cells away does not.
     coords = torch.tensor([[0, 1, 5, 5], [0, 2, 6, 4], [0, 1, 5, 11]], dtype=torch.int32)
     feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(0)
     model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
                                         group_size=1, ffn_channels=32, identity_init=True,
-                                        cpe_kernel=(3, 3, 3) if cpe else None,
-                                        cpe_depthwise=cpe in (None, "depthwise"),
-                                        cpe_every_layer=cpe == "full every layer")).eval()
-    if cpe:
+                                        cpe_kernel=(3, 3, 3) if cpe not in (None, "stem") else None,
+                                        cpe_depthwise=cpe in (None, "depthwise", "stem"),
+                                        cpe_every_layer=cpe == "full every layer",
+                                        stem_kernel=(3, 3, 3) if cpe == "stem" else None)).eval()
+    if cpe not in (None, "stem"):
         assert len(model.cpes) == (4 if cpe == "full every layer" else 1)
     outs = []
     with torch.no_grad():
@@ -257,9 +263,11 @@ def test_dsvt_set_padding_changes_nothing(identity_init):
 
 
 def identity_output(model, voxels):
-    """What an identity_init backbone gives while its branches are zero: its input projection, max-pooled
-    per parent cell where it pools (then the pooling's output projection). (feats, coords)."""
-    feats = model.input_proj(voxels.feats)
+    """What an identity_init backbone gives while its branches are zero: its input projection (or conv
+    stem), max-pooled per parent cell where it pools (then the pooling's output projection). (feats, coords)."""
+    stem = getattr(model, "stem", None)
+    feats = model.input_proj(voxels.feats) if stem is None else \
+        stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
     pool = model.pools[0] if isinstance(model, DSVT) and len(model.pools) else getattr(model, "pool", None)
     if pool is None:
         return feats, voxels.coords
@@ -360,6 +368,36 @@ def test_submanifold_convs_match_dense_conv3d(depthwise, kernel):
     if not depthwise:  # the isolated voxel sees only itself: its output is the centre tap alone
         centre = conv.weight[conv.weight.shape[0] // 2]
         torch.testing.assert_close(out[-1], voxels.feats[-1] @ centre, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_conv_stem_matches_dense_conv_batchnorm_gelu(training):
+    # The stem is the dense reference conv read at the voxels, BatchNorm over all voxels of the batch (batch
+    # statistics in training, running ones in eval), then GELU; an isolated voxel still gets its centre tap.
+    voxels = random_voxels([40, 25], (3, 7, 7), seed=21)
+    coords = torch.cat([voxels.coords, torch.tensor([[1, 2, 0, 0]], dtype=torch.int32)])
+    feats = torch.cat([voxels.feats, torch.randn(1, C_IN)])
+    voxels = SparseVoxels(feats, coords, voxels.spatial_shape, 2)
+    torch.manual_seed(5)
+    stem = ConvStem(C_IN, 6, (3, 3, 3))
+    with torch.no_grad():
+        stem.norm.weight.uniform_(0.5, 1.5)
+        stem.norm.bias.normal_()
+        stem.norm.running_mean.normal_()
+        stem.norm.running_var.uniform_(0.5, 2.0)
+    stem.train(training)
+    conv = dense_reference_conv(stem.conv, voxels)
+    if training:
+        mean, var = conv.mean(0), conv.var(0, unbiased=False)
+    else:
+        mean, var = stem.norm.running_mean.double(), stem.norm.running_var.double()
+    expected = torch.nn.functional.gelu((conv - mean) / (var + stem.norm.eps).sqrt() * stem.norm.weight.double()
+                                        + stem.norm.bias.double())
+    with torch.no_grad():
+        out = stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
+    torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"stem_kernel must be \(kz, ky, kx\), got \(3, 3\)"):
+        FlatFormer(C_IN, channels=16, num_heads=2, stem_kernel=(3, 3))
 
 
 def test_attention_pooling_reduces_each_pillar_by_attention():

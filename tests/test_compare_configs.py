@@ -13,8 +13,9 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "flatformer_voxel_id_z": "FlatFormer", "flatformer_voxel_id_cpe": "FlatFormer",
           "flatformer_voxel_id_full_cpe": "FlatFormer", "flatformer_voxel_id_cpe_per_layer": "FlatFormer",
           "scatterformer_voxel_id_full_cpe": "ScatterFormer", "dsvt_voxel_id_full_cpe": "DSVT",
-          "scatterformer_voxel_id_slices": "ScatterFormer", "dsvt_voxel_id_one_stage_full_cpe": "DSVT"}
-# Position-encoding variants: name -> (the identity_init config it extends, the only options it adds).
+          "scatterformer_voxel_id_slices": "ScatterFormer", "dsvt_voxel_id_one_stage_full_cpe": "DSVT",
+          "flatformer_voxel_id_stem_full_cpe": "FlatFormer"}
+# Position-encoding and stem variants: name -> (the config it extends, the only options it adds).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
 VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": ("x", "y", "z")}),
             "flatformer_voxel_id_cpe": ("flatformer_voxel_id", {"cpe_kernel": (3, 3, 3)}),
@@ -22,7 +23,8 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
             "flatformer_voxel_id_cpe_per_layer": ("flatformer_voxel_id",
                                                   {"cpe_kernel": (3, 3, 3), "cpe_every_layer": True}),
             "scatterformer_voxel_id_full_cpe": ("scatterformer_voxel_id", FULL_CPE),
-            "dsvt_voxel_id_full_cpe": ("dsvt_voxel_id", FULL_CPE)}
+            "dsvt_voxel_id_full_cpe": ("dsvt_voxel_id", FULL_CPE),
+            "flatformer_voxel_id_stem_full_cpe": ("flatformer_voxel_id_full_cpe", {"stem_kernel": (3, 3, 3)})}
 # Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),
@@ -65,7 +67,7 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
             variant = cfgs[name + "_id"].model.to_dict()
             assert variant["backbone3d"].pop("identity_init") is True
             assert variant == cfgs[name].model.to_dict(), name
-    # The position-encoding variants differ from their identity_init config in their own options only.
+    # The position-encoding and stem variants differ from the config they extend in their own options only.
     for name, (base, options) in VARIANTS.items():
         variant = cfgs[name].model.to_dict()
         added = {key: variant["backbone3d"].pop(key) for key in options}

@@ -44,6 +44,29 @@ class ConvPositionEncoding(nn.Module):
         return feats + self.proj(self.conv(self.norm(feats), table))
 
 
+class ConvStem(nn.Module):
+    """``GELU(BN(Conv(x)))``, Conv a full submanifold conv from C_in to C: (V, C_in) -> (V, C).
+
+    Point Transformer V3's embedding, and what the spconv baseline's first layer computes: each voxel starts
+    from the pattern of occupied cells around it rather than from its own points alone. BatchNorm (statistics
+    over all voxels of the batch, as spconv's) keeps how much one voxel holds against another, which a
+    per-voxel LayerNorm would erase.
+
+    forward(feats (V, C_in), table (V, K) from ``neighbor_table`` with ``self.conv.offsets``).
+    """
+
+    def __init__(self, in_channels: int, channels: int, kernel_size: Sequence[int]):
+        super().__init__()
+        if len(kernel_size) != 3:
+            raise ValueError(f"stem_kernel must be (kz, ky, kx), got {tuple(kernel_size)}")
+        self.conv = SubmConv(in_channels, channels, kernel_size)
+        self.norm = nn.BatchNorm1d(channels)
+        self.act = nn.GELU()
+
+    def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(feats, table)))
+
+
 def build_cpes(count: int, channels: int, cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool):
     """``count`` encodings in a ModuleList, or None without a kernel."""
     if cpe_kernel is None:

@@ -18,6 +18,9 @@ so the untrained backbone passes the encoder's features through unchanged (their
 much a voxel holds, included) instead of re-normalising them four times per block; the detector then
 starts where the no-3D-stage control does and the attention learns what to add. Not in the paper: it is
 for small-data training (configs/compare/README.md).
+
+``stem_kernel=(kz, ky, kx)`` replaces the linear input projection with a conv stem (``conv_position.ConvStem``:
+full submanifold conv, BatchNorm, GELU; PTv3's embedding, the spconv baseline's first layer). Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -28,8 +31,8 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
-from .conv_position import build_cpes, check_cpe_options
-from .sparse_depthwise import neighbor_table
+from .conv_position import ConvStem, build_cpes, check_cpe_options
+from .sparse_depthwise import neighbor_tables
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
@@ -56,6 +59,7 @@ class FlatFormer(nn.Module):
             docstring); None: none, as in the paper.
         cpe_depthwise: the position encoding's conv is depthwise (True) or full C x C (False).
         cpe_every_layer: one position encoding before every layer instead of every block.
+        stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
@@ -65,7 +69,7 @@ class FlatFormer(nn.Module):
                  window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256,
                  identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
                  cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
-                 cpe_every_layer: bool = False):
+                 cpe_every_layer: bool = False, stem_kernel: Optional[Sequence[int]] = None):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
@@ -76,7 +80,9 @@ class FlatFormer(nn.Module):
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
         self.channels = self.out_channels = channels
-        self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
+        self.stem = ConvStem(in_channels, channels, stem_kernel) if stem_kernel is not None else None
+        self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels and self.stem is None \
+            else nn.Identity()
         self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init)
                                     for _ in range(num_blocks * len(PARTITIONS)))
         self.cpe_every_layer = bool(cpe_every_layer)
@@ -101,12 +107,15 @@ class FlatFormer(nn.Module):
 
     def forward_features(self, feats: torch.Tensor, coords: torch.Tensor, spatial_shape) -> torch.Tensor:
         """feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x) -> (V, channels)."""
-        x = self.input_proj(feats)
         if coords.shape[0] == 0:
-            return x
+            return feats.new_zeros(0, self.channels)
+        convs = ([self.stem.conv] if self.stem is not None else []) + \
+            ([self.cpes[0].conv] if self.cpes is not None else [])
+        tables = neighbor_tables(coords, spatial_shape, convs)  # shared where the kernels are equal
+        x = self.stem(feats, tables[0]) if self.stem is not None else self.input_proj(feats)
+        table = tables[-1] if self.cpes is not None else None
         parts = self.partitions(coords, spatial_shape)
         pos = sinusoidal_position(coords[:, self.position_columns].float(), self.channels)
-        table = neighbor_table(coords, spatial_shape, self.cpes[0].conv.offsets) if self.cpes is not None else None
         for i, layer in enumerate(self.layers):
             block, part = divmod(i, len(PARTITIONS))
             if table is not None and (self.cpe_every_layer or part == 0):
