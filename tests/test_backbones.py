@@ -87,8 +87,8 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe",
-         "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe"]
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "dsvt_pillar", "dsvt_voxel",
+         "dsvt_voxel_cpe", "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
