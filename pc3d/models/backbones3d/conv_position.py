@@ -5,6 +5,9 @@ occupies the cells around it, the fine geometry a window's sinusoidal or learned
 ``Conv`` is depthwise (C x K weights) or full (C x C x K, as PTv3's). Not in the FlatFormer, DSVT or
 ScatterFormer papers; measured in configs/compare/README.md. Under ``identity_init`` the backbones start
 the linear at zero, so the encoding starts as the identity too.
+
+``ConvStem`` is the same full conv used once, in place of a backbone's linear input projection (PTv3's
+embedding), with BatchNorm and GELU instead of the residual.
 """
 from typing import Optional, Sequence
 
