@@ -50,7 +50,7 @@ class ConvPositionEncoding(nn.Module):
 class ConvStem(nn.Module):
     """``GELU(BN(Conv(x)))``, Conv a full submanifold conv from C_in to C: (V, C_in) -> (V, C).
 
-    Point Transformer V3's embedding, and what the spconv baseline's first layer computes: each voxel starts
+    Point Transformer V3's embedding; the spconv baseline's first layer but for GELU in place of ReLU: each voxel starts
     from the pattern of occupied cells around it rather than from its own points alone. BatchNorm (statistics
     over all voxels of the batch, as spconv's) keeps how much one voxel holds against another, which a
     per-voxel LayerNorm would erase.
