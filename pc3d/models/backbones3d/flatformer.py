@@ -20,7 +20,8 @@ starts where the no-3D-stage control does and the attention learns what to add. 
 for small-data training (configs/compare/README.md).
 
 ``stem_kernel=(kz, ky, kx)`` replaces the linear input projection with a conv stem (``conv_position.ConvStem``:
-full submanifold conv, BatchNorm, GELU; PTv3's embedding, the spconv baseline's first layer). Not in the paper.
+full submanifold conv, BatchNorm, GELU; PTv3's embedding, the spconv baseline's first layer with GELU for
+ReLU). Not in the paper.
 """
 from typing import Optional, Sequence
 
