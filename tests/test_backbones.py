@@ -78,6 +78,13 @@ def _make(name, **kw):
         return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
                              ffn_channels=32, grid_depth=4, cpe_kernel=(3, 3, 3), cpe_depthwise=False, **kw), \
             (4, 24, 24)
+    if name == "dsvt_voxel_stem":  # a conv stem on the first stage's grid, sharing the CPE's neighbour table
+        return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=1,
+                    window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)],
+                    cpe_kernel=(3, 3, 3), cpe_depthwise=False, stem_kernel=(3, 3, 3), **kw), (4, 24, 24)
+    if name == "scatterformer_voxel_stem":
+        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
+                             ffn_channels=32, grid_depth=4, stem_kernel=(3, 3, 3), **kw), (4, 24, 24)
     if name == "scatterformer_pillar":
         return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
                              ffn_channels=32, grid_depth=1, **kw), (1, 24, 24)
@@ -88,7 +95,8 @@ def _make(name, **kw):
 
 
 NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "dsvt_pillar", "dsvt_voxel",
-         "dsvt_voxel_cpe", "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe"]
+         "dsvt_voxel_cpe", "dsvt_voxel_stem", "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe",
+         "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
@@ -109,7 +117,8 @@ def test_forward_backward_shapes(name):
     voxels = random_voxels([70, 45], shape, seed=1)
     voxels.feats.requires_grad_(True)
     out = model(voxels)
-    d_out = 1 if name.partition("+")[0].removesuffix("_cpe") in ("dsvt_voxel", "scatterformer_voxel") else shape[0]
+    pooled = name.partition("+")[0].removesuffix("_cpe").removesuffix("_stem") in ("dsvt_voxel", "scatterformer_voxel")
+    d_out = 1 if pooled else shape[0]
     assert out.spatial_shape == (d_out, shape[1], shape[2])
     assert out.feats.shape == (out.coords.shape[0], model.out_channels)
     assert out.coords.dtype == torch.int32 and out.batch_size == 2
@@ -396,8 +405,9 @@ def test_conv_stem_matches_dense_conv_batchnorm_gelu(training):
     with torch.no_grad():
         out = stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
     torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"stem_kernel must be \(kz, ky, kx\), got \(3, 3\)"):
-        FlatFormer(C_IN, channels=16, num_heads=2, stem_kernel=(3, 3))
+    for backbone in (FlatFormer, DSVT, ScatterFormer):
+        with pytest.raises(ValueError, match=r"stem_kernel must be \(kz, ky, kx\), got \(3, 3\)"):
+            backbone(C_IN, channels=16, num_heads=2, stem_kernel=(3, 3))
 
 
 def test_attention_pooling_reduces_each_pillar_by_attention():

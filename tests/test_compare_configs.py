@@ -14,7 +14,8 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "flatformer_voxel_id_full_cpe": "FlatFormer", "flatformer_voxel_id_cpe_per_layer": "FlatFormer",
           "scatterformer_voxel_id_full_cpe": "ScatterFormer", "dsvt_voxel_id_full_cpe": "DSVT",
           "scatterformer_voxel_id_slices": "ScatterFormer", "dsvt_voxel_id_one_stage_full_cpe": "DSVT",
-          "flatformer_voxel_id_stem_full_cpe": "FlatFormer"}
+          "flatformer_voxel_id_stem_full_cpe": "FlatFormer", "scatterformer_voxel_id_slices_stem": "ScatterFormer",
+          "dsvt_voxel_id_one_stage_full_cpe_stem": "DSVT"}
 # Position-encoding and stem variants: name -> (the config it extends, the only options it adds).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
 VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": ("x", "y", "z")}),
@@ -24,7 +25,9 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
                                                   {"cpe_kernel": (3, 3, 3), "cpe_every_layer": True}),
             "scatterformer_voxel_id_full_cpe": ("scatterformer_voxel_id", FULL_CPE),
             "dsvt_voxel_id_full_cpe": ("dsvt_voxel_id", FULL_CPE),
-            "flatformer_voxel_id_stem_full_cpe": ("flatformer_voxel_id_full_cpe", {"stem_kernel": (3, 3, 3)})}
+            "flatformer_voxel_id_stem_full_cpe": ("flatformer_voxel_id_full_cpe", {"stem_kernel": (3, 3, 3)}),
+            "scatterformer_voxel_id_slices_stem": ("scatterformer_voxel_id_slices", {"stem_kernel": (3, 3, 3)}),
+            "dsvt_voxel_id_one_stage_full_cpe_stem": ("dsvt_voxel_id_one_stage_full_cpe", {"stem_kernel": (3, 3, 3)})}
 # Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),

@@ -7,7 +7,7 @@ ScatterFormer papers; measured in configs/compare/README.md. Under ``identity_in
 the linear at zero, so the encoding starts as the identity too.
 
 ``ConvStem`` is the same full conv used once, in place of a backbone's linear input projection (PTv3's
-embedding), with BatchNorm and GELU instead of the residual.
+embedding), with BatchNorm and GELU instead of the residual; all three backbones take it as ``stem_kernel``.
 """
 from typing import Optional, Sequence
 
@@ -68,6 +68,14 @@ class ConvStem(nn.Module):
 
     def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         return self.act(self.norm(self.conv(feats, table)))
+
+
+def build_input_layer(in_channels: int, channels: int, stem_kernel: Optional[Sequence[int]]):
+    """A backbone's first layer as ``(stem, input_proj)``: ``(ConvStem, Identity)`` with a kernel, else
+    ``(None, Linear)`` (``Identity`` when the widths already match)."""
+    if stem_kernel is not None:
+        return ConvStem(in_channels, channels, stem_kernel), nn.Identity()
+    return None, nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
 
 
 def build_cpes(count: int, channels: int, cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool):

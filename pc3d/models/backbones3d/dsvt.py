@@ -19,6 +19,9 @@ max-pooled between stages, and the attention learns what to add.
 ``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE; depthwise
 or, with ``cpe_depthwise=False``, full) in front of every block of every stage, on that stage's grid
 (DSVT-P: use kz = 1). Not in the paper.
+
+``stem_kernel=(kz, ky, kx)`` replaces the linear input projection with a conv stem (``conv_position.ConvStem``:
+full submanifold conv, BatchNorm, GELU; PTv3's embedding) on the first stage's grid. Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -29,9 +32,9 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, real_slot_inverse, zero_init_branches
-from .conv_position import build_cpes, check_cpe_options
+from .conv_position import build_cpes, build_input_layer, check_cpe_options
 from .pooling import AttentionPooling
-from .sparse_depthwise import neighbor_table
+from .sparse_depthwise import neighbor_tables
 
 
 def _per_stage(value, num_stages: int, name: str):
@@ -73,6 +76,7 @@ class DSVT(nn.Module):
         identity_init: start as the identity (see the module docstring) instead of the paper's post-norm.
         cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block; None: none.
         cpe_depthwise: that encoding's conv is depthwise (True) or full C x C (False).
+        stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C_last) on the grid pooled by ``prod(pool_strides)``.
@@ -82,7 +86,7 @@ class DSVT(nn.Module):
                  window_shape: Sequence = (12, 12), set_size=36, hybrid_factor: Sequence[int] = (1, 2, 2),
                  shift: Optional[Sequence] = None, pool_strides: Sequence[Sequence[int]] = (),
                  identity_init: bool = False, cpe_kernel: Optional[Sequence[int]] = None,
-                 cpe_depthwise: bool = True):
+                 cpe_depthwise: bool = True, stem_kernel: Optional[Sequence[int]] = None):
         super().__init__()
         check_cpe_options(cpe_kernel, cpe_depthwise)
         num_stages = len(pool_strides) + 1
@@ -100,8 +104,7 @@ class DSVT(nn.Module):
             self.window_shape.append(w)
             self.shift.append(None if s is None else tuple(int(v) for v in s))
         self.pool_strides = [tuple(int(v) for v in s) for s in pool_strides]
-        self.input_proj = (nn.Linear(in_channels, self.channels[0]) if in_channels != self.channels[0]
-                           else nn.Identity())
+        self.stem, self.input_proj = build_input_layer(in_channels, self.channels[0], stem_kernel)
         self.stages, self.pos_mlps, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         self.block_norms = nn.ModuleList()
         # One list of position encodings per stage (one per block), or None.
@@ -155,11 +158,18 @@ class DSVT(nn.Module):
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
         from pc3d.ops import rotated_set_partition
 
-        x = self.input_proj(voxels.feats)
-        voxels = SparseVoxels(x, voxels.coords, tuple(voxels.spatial_shape), voxels.batch_size)
         for s, layers in enumerate(self.stages):
             coords, shape, num = voxels.coords, voxels.spatial_shape, voxels.feats.shape[0]
+            cpes = self.cpes[s] if self.cpes is not None else None
+            stem = self.stem if s == 0 else None
+            # The stem runs on the first stage's grid; with the CPE's kernel it shares its neighbour table.
+            convs = ([cpes[0].conv] if cpes else []) + ([stem.conv] if stem is not None else [])
+            tables = neighbor_tables(coords, shape, convs) if num else []
             x = voxels.feats
+            if stem is not None:  # (a BatchNorm in training needs voxels)
+                x = stem(x, tables.pop()) if num else x.new_zeros(0, self.channels[0])
+            elif s == 0:
+                x = self.input_proj(x)
             if num:
                 ndim = 3 if len(self.window_shape[s]) == 3 else 2
                 configs = []
@@ -169,8 +179,7 @@ class DSVT(nn.Module):
                     pos = self.pos_mlps[s][cfg](self._relative_position(coords, window, shift, ndim))
                     configs.append([(sets.indices[o], real_slot_inverse(sets.indices[o], sets.padding_mask[o], num),
                                      sets.padding_mask[o], pos) for o in range(2)])
-                cpes = self.cpes[s] if self.cpes is not None else None
-                table = neighbor_table(coords, shape, cpes[0].conv.offsets) if cpes else None
+                table = tables.pop() if cpes else None
                 for block in range(self.num_blocks[s]):
                     if table is not None:
                         x = cpes[block](x, table)

@@ -32,7 +32,7 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
-from .conv_position import ConvStem, build_cpes, check_cpe_options
+from .conv_position import build_cpes, build_input_layer, check_cpe_options
 from .sparse_depthwise import neighbor_tables
 
 # The four partitions of a block, in order: (axis, shift).
@@ -81,9 +81,7 @@ class FlatFormer(nn.Module):
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
         self.channels = self.out_channels = channels
-        self.stem = ConvStem(in_channels, channels, stem_kernel) if stem_kernel is not None else None
-        self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels and self.stem is None \
-            else nn.Identity()
+        self.stem, self.input_proj = build_input_layer(in_channels, channels, stem_kernel)
         self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init)
                                     for _ in range(num_blocks * len(PARTITIONS)))
         self.cpe_every_layer = bool(cpe_every_layer)

@@ -13,6 +13,9 @@ untrained backbone is the encoder's features max-pooled per pillar, and the bloc
 
 ``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE; depthwise
 or, with ``cpe_depthwise=False``, full) in front of every block. Not in the paper.
+
+``stem_kernel=(kz, ky, kx)`` replaces the linear input projection with a conv stem (``conv_position.ConvStem``:
+full submanifold conv, BatchNorm, GELU; PTv3's embedding). Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -23,7 +26,7 @@ from pc3d.registry import MODELS
 
 from ..structures import SparseVoxels
 from .attention import init_transformer_weights, zero_init_branches
-from .conv_position import build_cpes, check_cpe_options
+from .conv_position import build_cpes, build_input_layer, check_cpe_options
 from .pooling import AttentionPooling
 from .sparse_depthwise import DepthwiseSubmConv, neighbor_tables
 
@@ -107,6 +110,7 @@ class ScatterFormer(nn.Module):
         identity_init: start as the identity (see the module docstring); default the paper's layers.
         cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block; None: none.
         cpe_depthwise: that encoding's conv is depthwise (True) or full C x C (False).
+        stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C): the same voxels, or with ``pool_to_bev`` one per occupied pillar on (1, H, W).
@@ -115,14 +119,15 @@ class ScatterFormer(nn.Module):
     def __init__(self, in_channels: int, channels: int = 128, num_heads: int = 8, num_blocks: int = 4,
                  window_shape: Sequence[int] = (12, 12), kernel: int = 13, ffn_channels: int = 256,
                  pool_to_bev: bool = True, grid_depth: int = 1, identity_init: bool = False,
-                 cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True):
+                 cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
+                 stem_kernel: Optional[Sequence[int]] = None):
         super().__init__()
         check_cpe_options(cpe_kernel, cpe_depthwise)
         self.window_shape = tuple(int(w) for w in window_shape)
         self.kernel = int(kernel)
         # 3x3x3 on a 3D grid, 3x3 on pillars (a z extent of 1 has no z neighbours to look at).
         self.kz = 3 if grid_depth > 1 else 1
-        self.input_proj = nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
+        self.stem, self.input_proj = build_input_layer(in_channels, channels, stem_kernel)
         self.blocks = nn.ModuleList(ScatterFormerBlock(channels, num_heads, ffn_channels, self.kernel, self.kz)
                                     for _ in range(num_blocks))
         self.cpes = build_cpes(num_blocks, channels, cpe_kernel, cpe_depthwise)
@@ -145,15 +150,19 @@ class ScatterFormer(nn.Module):
         coords, shape = voxels.coords, tuple(voxels.spatial_shape)
         if shape[0] != self.grid_depth:
             raise ValueError(f"ScatterFormer was built for grid_depth={self.grid_depth}, got grid {shape}")
-        x = self.input_proj(voxels.feats)
-        if x.shape[0]:
+        if not coords.shape[0]:
+            x = voxels.feats.new_zeros(0, self.out_channels)
+        else:
             segments = []
             for shift in (False, True):
                 seg = sort_by_window(coords, shape, self.window_shape, shift=shift)
                 segments.append((seg.order, seg.offsets, seg.counts))
-            # The CPE's 3x3x3 kernel is usually the cross-window interaction's first: one lookup serves both.
-            convs = ([*self.blocks[0].cwi.convs] if self.blocks else []) + ([self.cpes[0].conv] if self.cpes else [])
+            # The stem's and the CPE's 3x3x3 kernels are usually the cross-window interaction's first: one
+            # lookup serves all three.
+            convs = ([*self.blocks[0].cwi.convs] if self.blocks else []) + \
+                ([self.cpes[0].conv] if self.cpes else []) + ([self.stem.conv] if self.stem is not None else [])
             tables = neighbor_tables(coords, shape, convs)
+            x = self.stem(voxels.feats, tables.pop()) if self.stem is not None else self.input_proj(voxels.feats)
             cpe_table = tables.pop() if self.cpes else None
             for i, block in enumerate(self.blocks):
                 if cpe_table is not None:
