@@ -365,15 +365,23 @@ def test_submanifold_convs_match_dense_conv3d(depthwise, kernel):
     keep = ~((c[:, None, :] == corner[None]).all(-1).any(1))
     keep &= ~((c[:, 0] == 1) & ((c[:, 1:] - lone[0, 1:]).abs() <= 2).all(1))  # nothing near the lone voxel
     coords = torch.cat([voxels.coords[keep].long(), corner, lone]).int()
-    feats = torch.randn(coords.shape[0], C_IN, generator=torch.Generator().manual_seed(13))
+    feats = torch.randn(coords.shape[0], C_IN, generator=torch.Generator().manual_seed(13)).requires_grad_(True)
     voxels = SparseVoxels(feats, coords, voxels.spatial_shape, 2)
     torch.manual_seed(3)
     conv = DepthwiseSubmConv(C_IN, kernel) if depthwise else SubmConv(C_IN, 5, kernel)
     with torch.no_grad():
         if depthwise:
             conv.bias.normal_()
-        out = conv(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, conv.offsets))
-    torch.testing.assert_close(out.double(), dense_reference_conv(conv, voxels), atol=1e-5, rtol=1e-5)
+    out = conv(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, conv.offsets))
+    reference = dense_reference_conv(conv, voxels)
+    torch.testing.assert_close(out.double(), reference, atol=1e-5, rtol=1e-5)
+    # The backward (gradients of the gathers and index-adds) against the dense conv's autograd.
+    upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(14))
+    grads = torch.autograd.grad((out * upstream).sum(), [feats, conv.weight])
+    expected = torch.autograd.grad((reference * upstream.double()).sum(), [feats, conv.weight])
+    for name, got, want in zip(("feats", "weight"), grads, expected):
+        torch.testing.assert_close(got.double(), want.double(), atol=1e-4, rtol=1e-5, msg=lambda m: f"{name}: {m}")
+    out = out.detach()
     if not depthwise:  # the isolated voxel sees only itself: its output is the centre tap alone
         centre = conv.weight[conv.weight.shape[0] // 2]
         torch.testing.assert_close(out[-1], voxels.feats[-1] @ centre, atol=1e-5, rtol=1e-5)
@@ -447,3 +455,18 @@ def test_empty_input_gives_empty_output(name):
     empty = SparseVoxels(torch.zeros(0, C_IN), torch.zeros(0, 4, dtype=torch.int32), shape, 1)
     out = model.eval()(empty)
     assert out.feats.shape == (0, model.out_channels) and out.coords.shape == (0, 4)
+
+
+@pytest.mark.parametrize("depthwise", [True, False])
+def test_sparseconv_benchmark_baseline_computes_the_same_conv(depthwise):
+    # The 'sparseconv' benchmark suite times the convs against gathering all K rows; that baseline must be the
+    # same conv (no bias), or its speedup would compare different work.
+    from pc3d.benchmark.suite_sparseconv import gather_all
+
+    voxels = random_voxels([40, 25], (3, 7, 7), seed=15)
+    torch.manual_seed(4)
+    conv = DepthwiseSubmConv(C_IN, (3, 3, 3)) if depthwise else SubmConv(C_IN, 5, (3, 3, 3))
+    table = neighbor_table(voxels.coords, voxels.spatial_shape, conv.offsets)
+    with torch.no_grad():
+        torch.testing.assert_close(gather_all(voxels.feats, table, conv.weight, depthwise), conv(voxels.feats, table),
+                                   atol=1e-5, rtol=1e-5)

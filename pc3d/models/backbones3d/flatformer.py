@@ -11,7 +11,7 @@ features).
 ``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE) in front
 of every block, or of every layer with ``cpe_every_layer=True`` (PTv3 has one per attention layer); its
 conv is depthwise (``cpe_depthwise=True``, the default) or full. Not in the paper. Cost forward + backward
-per 20k voxels (a 2-frame batch of configs/compare) on one CPU core: depthwise 0.17 s, full 0.42 s.
+per 19k voxels (a 2-frame batch of configs/compare) on one busy CPU core: depthwise 0.24 s, full 0.41 s.
 
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
