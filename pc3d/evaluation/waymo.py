@@ -241,15 +241,22 @@ class WaymoMetric(BaseMetric):
     Vehicle, 1 Pedestrian, 2 Cyclist), ``gt_boxes (M, 7)``, ``gt_labels (M,)``, ``gt_num_points (M,)``,
     ``gt_difficulty (M,)`` (1 or 2), ``frame_id``. ``compute_metrics`` returns ``{'Vehicle/L1_AP': ...,
     'mAP_L1': ..., 'mAPH_L2': ...}`` and logs a table.
+
+    ``error_breakdown=True`` also logs where the boxes go wrong (``box_errors``: share found, centre,
+    heading and size errors of each ground truth's nearest prediction with ``score >= error_score_thr``) and
+    adds its fields as ``'Vehicle/nearest_centre_m'``, ...
     """
 
     default_prefix: Optional[str] = None  # keys stay "Vehicle/L1_AP", "mAPH_L2", ... unless a prefix is given
 
     def __init__(self, iou_thresholds: Optional[Dict[int, float]] = None, iou_fn: Optional[IoUFn] = None,
-                 collect_device: str = "cpu", prefix: Optional[str] = None) -> None:
+                 collect_device: str = "cpu", prefix: Optional[str] = None, error_breakdown: bool = False,
+                 error_score_thr: float = 0.3) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.iou_thresholds = iou_thresholds
         self.iou_fn = iou_fn
+        self.error_breakdown = bool(error_breakdown)
+        self.error_score_thr = float(error_score_thr)
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for s in data_samples:
@@ -269,6 +276,15 @@ class WaymoMetric(BaseMetric):
         flat = flatten_waymo_metrics(waymo_detection_metrics(gt, pred, iou_fn=self.iou_fn,
                                                              iou_thresholds=self.iou_thresholds))
         print_log("Waymo detection metrics\n" + format_waymo_table(flat), logger="current")
+        if self.error_breakdown:
+            from pc3d.evaluation.box_errors import box_errors, format_box_errors
+
+            errors = box_errors(gt, pred, score_thr=self.error_score_thr, iou_fn=self.iou_fn,
+                                iou_thresholds=self.iou_thresholds)
+            print_log(f"Each ground truth's nearest prediction (score >= {self.error_score_thr})\n"
+                      + format_box_errors(errors), logger="current")
+            flat.update({f"{name}/nearest_{field}": value for name, fields in errors.items()
+                         for field, value in fields.items()})
         return flat
 
 
