@@ -164,10 +164,10 @@ class DSVT(nn.Module):
             stem = self.stem if s == 0 else None
             # The stem runs on the first stage's grid; with the CPE's kernel it shares its neighbour table.
             convs = ([cpes[0].conv] if cpes else []) + ([stem.conv] if stem is not None else [])
-            tables = neighbor_tables(coords, shape, convs) if num else []
+            tables = neighbor_tables(coords, shape, convs)
             x = voxels.feats
-            if stem is not None:  # (a BatchNorm in training needs voxels)
-                x = stem(x, tables.pop()) if num else x.new_zeros(0, self.channels[0])
+            if stem is not None:
+                x = stem(x, tables.pop())
             elif s == 0:
                 x = self.input_proj(x)
             if num:
