@@ -15,8 +15,10 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "scatterformer_voxel_id_full_cpe": "ScatterFormer", "dsvt_voxel_id_full_cpe": "DSVT",
           "scatterformer_voxel_id_slices": "ScatterFormer", "dsvt_voxel_id_one_stage_full_cpe": "DSVT",
           "flatformer_voxel_id_stem_full_cpe": "FlatFormer", "scatterformer_voxel_id_slices_stem": "ScatterFormer",
-          "dsvt_voxel_id_one_stage_full_cpe_stem": "DSVT"}
-# Position-encoding and stem variants: name -> (the config it extends, the only options it adds).
+          "dsvt_voxel_id_one_stage_full_cpe_stem": "DSVT", "dsvt_voxel_id_one_stage_full_cpe_stem_set144": "DSVT",
+          "scatterformer_voxel_slices_stem": "ScatterFormer"}
+# Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
+# options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
 VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": ("x", "y", "z")}),
             "flatformer_voxel_id_cpe": ("flatformer_voxel_id", {"cpe_kernel": (3, 3, 3)}),
@@ -27,7 +29,10 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
             "dsvt_voxel_id_full_cpe": ("dsvt_voxel_id", FULL_CPE),
             "flatformer_voxel_id_stem_full_cpe": ("flatformer_voxel_id_full_cpe", {"stem_kernel": (3, 3, 3)}),
             "scatterformer_voxel_id_slices_stem": ("scatterformer_voxel_id_slices", {"stem_kernel": (3, 3, 3)}),
-            "dsvt_voxel_id_one_stage_full_cpe_stem": ("dsvt_voxel_id_one_stage_full_cpe", {"stem_kernel": (3, 3, 3)})}
+            "dsvt_voxel_id_one_stage_full_cpe_stem": ("dsvt_voxel_id_one_stage_full_cpe", {"stem_kernel": (3, 3, 3)}),
+            "dsvt_voxel_id_one_stage_full_cpe_stem_set144": ("dsvt_voxel_id_one_stage_full_cpe_stem",
+                                                             {"set_size": 144}),
+            "scatterformer_voxel_slices_stem": ("scatterformer_voxel_id_slices_stem", {"identity_init": False})}
 # Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),
@@ -70,12 +75,16 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
             variant = cfgs[name + "_id"].model.to_dict()
             assert variant["backbone3d"].pop("identity_init") is True
             assert variant == cfgs[name].model.to_dict(), name
-    # The position-encoding and stem variants differ from the config they extend in their own options only.
+    # The position-encoding, stem, set-size and layer variants differ from the config they extend in their own
+    # options only, and each of those options is set to something new.
     for name, (base, options) in VARIANTS.items():
-        variant = cfgs[name].model.to_dict()
-        added = {key: variant["backbone3d"].pop(key) for key in options}
-        assert {k: _plain(v) for k, v in added.items()} == options, name
-        assert variant == cfgs[base].model.to_dict(), name
+        variant, original = cfgs[name].model.to_dict(), cfgs[base].model.to_dict()
+        changed = {key: variant["backbone3d"].pop(key) for key in options}
+        assert {k: _plain(v) for k, v in changed.items()} == options, name
+        assert all(_plain(original["backbone3d"].get(k)) != v for k, v in options.items()), name
+        for key in options:
+            original["backbone3d"].pop(key, None)
+        assert variant == original, name
     # The all-slices variants change those options and the BEV's width only: 8 slices x 64 channels, as
     # FlatFormer's.
     for name, (base, options) in ALL_SLICES.items():
