@@ -50,7 +50,7 @@ def naive_waymo_metrics(gt: Dict, pred: Dict) -> Dict[str, Dict[str, float]]:
     from pc3d.evaluation.ap import average_precision, precision_recall
     from pc3d.evaluation.matching import cutoff_measurements_naive, presence_levels
 
-    g, p = W._prepare_gt(gt), W._prepare_pred(pred)
+    g, p = W.prepare_gt(gt), W.prepare_pred(pred)
     cutoffs = W.DEFAULT_SCORE_CUTOFFS
     results = {}
     for wtype, name in W.WAYMO_TYPES.items():

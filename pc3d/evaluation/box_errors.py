@@ -22,8 +22,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from pc3d.evaluation.waymo import (CLASS_NAMES, DEFAULT_IOU_THRESHOLDS, LABEL_TO_TYPE, IoUFn, _prepare_gt,
-                                   _prepare_pred, default_iou_fn)
+from pc3d.evaluation.waymo import (CLASS_NAMES, DEFAULT_IOU_THRESHOLDS, LABEL_TO_TYPE, IoUFn, default_iou_fn,
+                                   prepare_gt, prepare_pred)
 
 FIELDS = ("num_gt", "found", "centre_m", "heading_deg", "reversed", "length_m", "width_m", "height_m", "iou_hit")
 
@@ -57,7 +57,7 @@ def box_errors(gt, pred, score_thr: float = 0.3, max_distance: float = 2.0, iou_
     """
     if not max_distance > 0:
         raise ValueError(f"max_distance must be > 0 m, got {max_distance}")
-    g, p = _prepare_gt(gt), _prepare_pred(pred)
+    g, p = prepare_gt(gt), prepare_pred(pred)
     keep = p["score"] >= score_thr
     p = {k: v[keep] for k, v in p.items()}
     iou_fn = iou_fn or default_iou_fn

@@ -84,7 +84,9 @@ def _boxes(d, name: str) -> np.ndarray:
     return b
 
 
-def _prepare_gt(gt) -> Dict[str, np.ndarray]:
+def prepare_gt(gt) -> Dict[str, np.ndarray]:
+    """Validated GT columns (bbox (N, 7), frame_id, type, level (N,)) without the boxes Waymo leaves out of
+    evaluation (no LiDAR point); raises ValueError naming the bad field."""
     bbox = _boxes(gt, "gt")
     n = len(bbox)
     out = {"bbox": bbox, "frame_id": _field(gt, "frame_id", n), "type": _field(gt, "type", n, np.int64)}
@@ -99,7 +101,9 @@ def _prepare_gt(gt) -> Dict[str, np.ndarray]:
     return {k: v[keep] for k, v in out.items()}
 
 
-def _prepare_pred(pred) -> Dict[str, np.ndarray]:
+def prepare_pred(pred) -> Dict[str, np.ndarray]:
+    """Validated prediction columns (bbox (N, 7), frame_id, type, score (N,)); raises ValueError naming the
+    bad field."""
     bbox = _boxes(pred, "pred")
     n = len(bbox)
     score = _field(pred, "score", n, np.float32)
@@ -163,7 +167,7 @@ def waymo_detection_metrics(gt, pred, iou_fn: Optional[IoUFn] = None,
     cutoffs = DEFAULT_SCORE_CUTOFFS if score_cutoffs is None else np.asarray(score_cutoffs, np.float32)
     if cutoffs.ndim != 1 or len(cutoffs) == 0 or (np.diff(cutoffs) < 0).any():
         raise ValueError(f"score_cutoffs must be a non-empty ascending 1-D sequence, got {cutoffs}")
-    g, p = _prepare_gt(gt), _prepare_pred(pred)
+    g, p = prepare_gt(gt), prepare_pred(pred)
     # Frame ids may be ints or strings: map both sides to shared integer codes.
     _, codes = np.unique(np.concatenate([g["frame_id"].astype(str), p["frame_id"].astype(str)])
                          if g["frame_id"].dtype.kind in "USO" or p["frame_id"].dtype.kind in "USO"
