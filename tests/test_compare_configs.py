@@ -47,6 +47,16 @@ def _plain(value):
     return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def _without_options(name, cfg, base_cfg, options):
+    """The two configs' model dicts with ``options`` taken out of both backbones, after checking that ``cfg``
+    sets each of them to its value there and that ``base_cfg`` has a different one (or none)."""
+    variant, original = cfg.model.to_dict(), base_cfg.model.to_dict()
+    changed = {key: variant["backbone3d"].pop(key) for key in options}
+    assert {k: _plain(v) for k, v in changed.items()} == options, name
+    assert all(_plain(original["backbone3d"].pop(k, None)) != v for k, v in options.items()), name
+    return variant, original
+
+
 def _load(name):
     from mmengine.config import Config
 
@@ -78,21 +88,12 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
     # The position-encoding, stem, set-size and layer variants differ from the config they extend in their own
     # options only, and each of those options is set to something new.
     for name, (base, options) in VARIANTS.items():
-        variant, original = cfgs[name].model.to_dict(), cfgs[base].model.to_dict()
-        changed = {key: variant["backbone3d"].pop(key) for key in options}
-        assert {k: _plain(v) for k, v in changed.items()} == options, name
-        assert all(_plain(original["backbone3d"].get(k)) != v for k, v in options.items()), name
-        for key in options:
-            original["backbone3d"].pop(key, None)
+        variant, original = _without_options(name, cfgs[name], cfgs[base], options)
         assert variant == original, name
     # The all-slices variants change those options and the BEV's width only: 8 slices x 64 channels, as
     # FlatFormer's.
     for name, (base, options) in ALL_SLICES.items():
-        variant, original = cfgs[name].model.to_dict(), cfgs[base].model.to_dict()
-        added = {key: variant["backbone3d"].pop(key) for key in options}
-        assert {k: _plain(v) for k, v in added.items()} == options, name
-        for key in options:
-            original["backbone3d"].pop(key, None)
+        variant, original = _without_options(name, cfgs[name], cfgs[base], options)
         assert variant.pop("bev") == {"type": "BEVScatter", "in_channels": 64, "num_slices": 8}, name
         del original["bev"]
         assert variant["backbone2d"].pop("in_channels") == 512, name
