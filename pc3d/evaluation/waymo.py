@@ -164,42 +164,79 @@ def waymo_detection_metrics(gt, pred, iou_fn: Optional[IoUFn] = None,
     """
     iou_fn = default_iou_fn if iou_fn is None else iou_fn
     thresholds = {**DEFAULT_IOU_THRESHOLDS, **(iou_thresholds or {})}
-    cutoffs = DEFAULT_SCORE_CUTOFFS if score_cutoffs is None else np.asarray(score_cutoffs, np.float32)
-    if cutoffs.ndim != 1 or len(cutoffs) == 0 or (np.diff(cutoffs) < 0).any():
-        raise ValueError(f"score_cutoffs must be a non-empty ascending 1-D sequence, got {cutoffs}")
-    g, p = prepare_gt(gt), prepare_pred(pred)
-    # Frame ids may be ints or strings: map both sides to shared integer codes.
-    _, codes = np.unique(np.concatenate([g["frame_id"].astype(str), p["frame_id"].astype(str)])
-                         if g["frame_id"].dtype.kind in "USO" or p["frame_id"].dtype.kind in "USO"
-                         else np.concatenate([g["frame_id"], p["frame_id"]]).astype(np.int64),
-                         return_inverse=True)
-    g["frame"], p["frame"] = codes[:len(g["bbox"])], codes[len(g["bbox"]):]
+    cutoffs = check_score_cutoffs(score_cutoffs)
+    g, p = prepare_frames(gt, pred)
     results: Dict[str, Dict[str, object]] = {}
     for wtype, name in WAYMO_TYPES.items():
-        gi = np.flatnonzero(g["type"] == wtype)
-        pi = np.flatnonzero(p["type"] == wtype)
-        gi, pi = gi[np.argsort(g["frame"][gi], kind="stable")], pi[np.argsort(p["frame"][pi], kind="stable")]
-        gb, pb = g["bbox"][gi], p["bbox"][pi]
-        e_p, e_g, w = _class_edges(p["frame"][pi], pb, g["frame"][gi], gb, thresholds[wtype], iou_fn)
-        m = cutoff_measurements(e_p, e_g, w, presence_levels(p["score"][pi], cutoffs), pb[:, 6], gb[:, 6],
-                                g["level"][gi], len(cutoffs))
-        fp = m["num_pred"] - m["tp"]
+        m = class_measurements(g, p, wtype, thresholds[wtype], cutoffs, iou_fn)
         for level in (1, 2):
-            if level == 1:
-                fn = np.count_nonzero(g["level"][gi] <= 1) - m["tp_l1"]
-            else:
-                fn = len(gi) - m["tp"]
-            prec, prec_ha, rec = precision_recall(m["tp"], fp, fn, m["sum_ha"])
+            tp, fp, fn, sum_ha = level_counts(m, level)
+            prec, prec_ha, rec = precision_recall(tp, fp, fn, sum_ha)
             entry = {"AP": average_precision(prec, rec, recall_delta),
                      "APH": average_precision(prec_ha, rec, recall_delta)}
             if return_curves:
-                entry.update(precision=prec, precision_ha=prec_ha, recall=rec, tp=m["tp"], fp=fp, fn=fn,
+                entry.update(precision=prec, precision_ha=prec_ha, recall=rec, tp=tp, fp=fp, fn=fn,
                              score_cutoffs=cutoffs)
             results[f"OBJECT_TYPE_TYPE_{name}_LEVEL_{level}"] = entry
     for level in (1, 2):
         keys = [f"OBJECT_TYPE_TYPE_{n}_LEVEL_{level}" for n in WAYMO_TYPES.values()]
         results[f"MEAN_LEVEL_{level}"] = {k: float(np.mean([results[c][k] for c in keys])) for k in ("AP", "APH")}
     return results
+
+
+def check_score_cutoffs(score_cutoffs: Optional[Sequence[float]]) -> np.ndarray:
+    """``(C,) float32`` ascending cut-offs (the official 0.00..1.00 when None); raises ValueError otherwise."""
+    cutoffs = DEFAULT_SCORE_CUTOFFS if score_cutoffs is None else np.asarray(score_cutoffs, np.float32)
+    if cutoffs.ndim != 1 or len(cutoffs) == 0 or (np.diff(cutoffs) < 0).any():
+        raise ValueError(f"score_cutoffs must be a non-empty ascending 1-D sequence, got {cutoffs}")
+    return cutoffs
+
+
+def prepare_frames(gt, pred):
+    """Validated golden-layout ``gt`` / ``pred`` -> ``(g, p)`` column dicts (``prepare_gt`` / ``prepare_pred``)
+    with a shared integer frame code ``frame`` (ids may be ints or strings)."""
+    g, p = prepare_gt(gt), prepare_pred(pred)
+    _, codes = np.unique(np.concatenate([g["frame_id"].astype(str), p["frame_id"].astype(str)])
+                         if g["frame_id"].dtype.kind in "USO" or p["frame_id"].dtype.kind in "USO"
+                         else np.concatenate([g["frame_id"], p["frame_id"]]).astype(np.int64),
+                         return_inverse=True)
+    g["frame"], p["frame"] = codes[:len(g["bbox"])], codes[len(g["bbox"]):]
+    return g, p
+
+
+def class_measurements(g, p, wtype: int, threshold: float, cutoffs: np.ndarray,
+                       iou_fn: IoUFn) -> Dict[str, object]:
+    """One Waymo type's matched counts per cut-off over the frames of ``(g, p)`` (``prepare_frames``).
+
+    Returns ``cutoff_measurements``' ``(C,)`` arrays (``tp``, ``tp_l1``, ``sum_ha``, ``num_pred``) plus the
+    ground-truth counts ``num_gt`` (both levels) and ``num_gt_l1``.
+    """
+    gi = np.flatnonzero(g["type"] == wtype)
+    pi = np.flatnonzero(p["type"] == wtype)
+    gi, pi = gi[np.argsort(g["frame"][gi], kind="stable")], pi[np.argsort(p["frame"][pi], kind="stable")]
+    gb, pb = g["bbox"][gi], p["bbox"][pi]
+    e_p, e_g, w = _class_edges(p["frame"][pi], pb, g["frame"][gi], gb, threshold, iou_fn)
+    m = cutoff_measurements(e_p, e_g, w, presence_levels(p["score"][pi], cutoffs), pb[:, 6], gb[:, 6],
+                            g["level"][gi], len(cutoffs))
+    m["num_gt"] = len(gi)
+    m["num_gt_l1"] = int(np.count_nonzero(g["level"][gi] <= 1))
+    return m
+
+
+def level_counts(m, level: int):
+    """``class_measurements`` (or sums of them over frames) -> ``(tp, fp, fn, sum_ha)`` at LEVEL ``level``.
+
+    Matched predictions are TPs at both levels; a missed ground truth is an FN only at levels >= its own.
+    Arrays of any leading shape ``(..., C)`` (``num_gt*`` then ``(...)``) are accepted.
+    """
+    fp = m["num_pred"] - m["tp"]
+    if level == 1:
+        fn = np.asarray(m["num_gt_l1"])[..., None] - m["tp_l1"]
+    elif level == 2:
+        fn = np.asarray(m["num_gt"])[..., None] - m["tp"]
+    else:
+        raise ValueError(f"level must be 1 or 2, got {level}")
+    return m["tp"], fp, fn, m["sum_ha"]
 
 
 def flatten_waymo_metrics(results: Dict[str, Dict[str, object]]) -> Dict[str, float]:
@@ -249,14 +286,21 @@ class WaymoMetric(BaseMetric):
     ``error_breakdown=True`` also logs where the boxes go wrong (``box_errors``: share found, centre,
     heading and size errors of each ground truth's nearest prediction with ``score >= error_score_thr``) and
     adds its fields as ``'Vehicle/nearest_centre_m'``, ...
+
+    ``dump_file='path.npz'`` also saves every frame's predictions and ground truth there
+    (``detections_io.save_detections``), so that runs can be compared on the same frames afterwards
+    (``tools/compare_detections.py``: bootstrap intervals of AP and of AP differences).
     """
 
     default_prefix: Optional[str] = None  # keys stay "Vehicle/L1_AP", "mAPH_L2", ... unless a prefix is given
 
     def __init__(self, iou_thresholds: Optional[Dict[int, float]] = None, iou_fn: Optional[IoUFn] = None,
                  collect_device: str = "cpu", prefix: Optional[str] = None, error_breakdown: bool = False,
-                 error_score_thr: float = 0.3) -> None:
+                 error_score_thr: float = 0.3, dump_file: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if dump_file is not None and not str(dump_file).endswith(".npz"):
+            raise ValueError(f"dump_file must end with .npz, got {dump_file!r}")
+        self.dump_file = dump_file
         self.iou_thresholds = iou_thresholds
         self.iou_fn = iou_fn
         self.error_breakdown = bool(error_breakdown)
@@ -276,6 +320,12 @@ class WaymoMetric(BaseMetric):
             })
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        if self.dump_file is not None:
+            # Before the metric: the frames are kept even if the metric raises on them.
+            from pc3d.evaluation.detections_io import save_detections
+
+            print_log(f"saved {len(results)} frames' detections to {save_detections(self.dump_file, results)}",
+                      logger="current")
         gt, pred = waymo_inputs_from_frames(results)
         flat = flatten_waymo_metrics(waymo_detection_metrics(gt, pred, iou_fn=self.iou_fn,
                                                              iou_thresholds=self.iou_thresholds))
