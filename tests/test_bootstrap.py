@@ -179,3 +179,33 @@ def test_compare_detections_tool(tmp_path, capsys):
     assert summary["num_frames"] == 20
     with pytest.raises(SystemExit):
         main([str(a), str(a)])  # the same name twice
+
+
+def test_sequence_resampling_keeps_sequences_whole():
+    groups = np.repeat(["seg_a", "seg_b", "seg_c"], [4, 2, 3])
+    w = resample_weights(9, 200, seed=1, groups=groups)
+    for start, stop in ((0, 4), (4, 6), (6, 9)):
+        assert (w[:, start:stop] == w[:, [start]]).all()  # a sequence is drawn as a whole
+    assert (w[:, [0, 4, 6]].sum(1) == 3).all()  # three sequences drawn per resample
+    # One group per frame is the frame bootstrap.
+    np.testing.assert_array_equal(resample_weights(9, 50, seed=2, groups=np.arange(9)), resample_weights(9, 50, seed=2))
+    with pytest.raises(ValueError, match="one key per frame"):
+        resample_weights(9, 5, groups=groups[:5])
+
+
+def test_compare_detections_tool_by_sequence(tmp_path):
+    from tools.compare_detections import main
+
+    frames = random_frames(9, num_frames=12)
+    # Two sequences of six frames: '<sequence>_<index>' ids, as Waymo's.
+    frames = [dict(f, frame_id=f"seg{i // 6}_{i:03d}") for i, f in enumerate(frames)]
+    a = save_detections(tmp_path / "a.npz", frames)
+    one_seq = save_detections(tmp_path / "one.npz", [dict(f, frame_id=f"seg_{i:03d}") for i, f in enumerate(frames)])
+    s = main([str(a), "--samples", "200", "--by-sequence"])["runs"]["a"]["Vehicle/AP"]
+    half = [weighted_ap(frame_measurements(frames), np.array([w]))["Vehicle/AP"][0]
+            for w in ([2] * 6 + [0] * 6, [0] * 6 + [2] * 6)]
+    # Resampling two sequences can only give: both sequences, or one of them twice.
+    assert s["interval"][0] >= min(half + [s["value"]]) - 1e-9 and s["interval"][1] <= max(half + [s["value"]]) + 1e-9
+    # A single sequence: every resample is the whole set.
+    s1 = main([str(one_seq), "--samples", "50", "--by-sequence"])["runs"]["one"]["Vehicle/AP"]
+    assert s1["interval"] == [s1["value"], s1["value"]] and s1["std"] == 0.0

@@ -25,6 +25,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     p.add_argument("--level", type=int, choices=(1, 2), default=1, help="Waymo difficulty level (default 1)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    p.add_argument("--by-sequence", action="store_true",
+                   help="resample whole sequences, taken from frame ids '<sequence>_<index>' (Waymo's), not frames")
     p.add_argument("--json", help="also write the whole summary here")
     args = p.parse_args(argv)
     if args.samples < 1:
@@ -71,8 +73,10 @@ def main(argv=None):
         if name in runs:
             raise SystemExit(f"run name '{name}' given twice (name them: NAME=PATH.npz)")
         runs[name] = load_detections(path)
+    first = next(iter(runs.values()))
+    groups = [str(f["frame_id"]).rsplit("_", 1)[0] for f in first] if args.by_sequence else None
     summary = compare_runs(runs, num_samples=args.samples, seed=args.seed, level=args.level,
-                           confidence=args.confidence)
+                           confidence=args.confidence, groups=groups)
     print(format_summary(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))

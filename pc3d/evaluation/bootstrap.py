@@ -5,6 +5,9 @@ alone, which is as much as two backbones differ by. Resampling the frames with r
 the independent units: the official matching never crosses frames) gives an interval for one run's AP and,
 with the same resampled frames for two runs, for their difference.
 
+On driving logs, frames of one sequence are correlated: resample whole sequences there (``groups``; the
+tool's ``--by-sequence``), or the intervals come out too narrow. The simulator's frames are independent scenes.
+
 The matching is done once per frame (``frame_measurements``); a resample is then a weighted sum of the
 per-frame counts, so 1000 resamples cost about as much as one evaluation. With every weight 1 the sums are
 the full evaluation's counts, so the point estimate equals ``waymo_detection_metrics``.
@@ -62,12 +65,25 @@ def frame_measurements(frames: Sequence[dict], iou_fn: Optional[IoUFn] = None,
     return out
 
 
-def resample_weights(num_frames: int, num_samples: int, seed: int = 0) -> np.ndarray:
-    """``(num_samples, num_frames) int64``: how often each frame is drawn in each bootstrap resample."""
+def resample_weights(num_frames: int, num_samples: int, seed: int = 0,
+                     groups: Optional[Sequence] = None) -> np.ndarray:
+    """``(num_samples, num_frames) int64``: how often each frame is drawn in each bootstrap resample.
+
+    ``groups`` (one key per frame, e.g. the Waymo segment) resamples whole groups instead of frames: frames of one
+    driving sequence are correlated, and resampling them one by one would make the intervals too narrow.
+    """
     if num_frames < 1 or num_samples < 1:
         raise ValueError(f"need >= 1 frame and >= 1 sample, got {num_frames} frames, {num_samples} samples")
     rng = np.random.default_rng(seed)
-    return rng.multinomial(num_frames, np.full(num_frames, 1.0 / num_frames), size=num_samples)
+    if groups is None:
+        return rng.multinomial(num_frames, np.full(num_frames, 1.0 / num_frames), size=num_samples)
+    groups = np.asarray(groups)
+    if groups.shape != (num_frames,):
+        raise ValueError(f"groups must hold one key per frame ({num_frames}), got shape {groups.shape}")
+    _, group_of_frame = np.unique(groups, return_inverse=True)
+    num_groups = int(group_of_frame.max()) + 1
+    drawn = rng.multinomial(num_groups, np.full(num_groups, 1.0 / num_groups), size=num_samples)
+    return drawn[:, group_of_frame]
 
 
 def weighted_ap(measurements: Dict[str, Dict[str, np.ndarray]], weights: np.ndarray, level: int = 1,
@@ -98,13 +114,15 @@ def _interval(samples: np.ndarray, confidence: float) -> List[float]:
 
 
 def compare_runs(runs: Dict[str, Sequence[dict]], num_samples: int = 1000, seed: int = 0, level: int = 1,
-                 confidence: float = 0.95, iou_fn: Optional[IoUFn] = None) -> Dict[str, dict]:
+                 confidence: float = 0.95, iou_fn: Optional[IoUFn] = None,
+                 groups: Optional[Sequence] = None) -> Dict[str, dict]:
     """Bootstrap summary of several runs evaluated on the same frames.
 
     Args:
         runs: run name -> per-frame dicts (``load_detections``); every run must hold the same frames (same
             ``frame_id`` order and ground truth), or the pairing would compare different scenes.
         num_samples: bootstrap resamples B (the same resampled frames for every run).
+        groups: one key per frame to resample whole sequences (``resample_weights``); None: frames.
 
     Returns:
         ``{"runs": {name: {metric: {"value", "mean", "std", "interval"}}}, "differences": {name: {metric:
@@ -117,7 +135,7 @@ def compare_runs(runs: Dict[str, Sequence[dict]], num_samples: int = 1000, seed:
     ref = runs[names[0]]
     for name in names[1:]:
         _check_same_frames(names[0], ref, name, runs[name])
-    weights = resample_weights(len(ref), num_samples, seed)
+    weights = resample_weights(len(ref), num_samples, seed, groups)
     ones = np.ones((1, len(ref)))
     result = {"runs": {}, "differences": {}, "num_frames": len(ref), "num_samples": num_samples, "level": level,
               "confidence": confidence}
