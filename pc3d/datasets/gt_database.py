@@ -5,12 +5,12 @@ centre (so pasting adds the centre back); offsets (K + 1,) int64 (object k owns 
 offsets[k + 1]]); boxes (K, 7) float32 at the object's original ego-frame position; labels,
 num_points, difficulty (K,) int64; frame_index (K,) int64 (row of the source frame in the split's infos).
 """
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import atomic_savez
 from .box_utils import points_in_boxes_indices
 
 DB_KEYS = ("points", "offsets", "boxes", "labels", "num_points", "difficulty", "frame_index")
@@ -46,11 +46,7 @@ def build_gt_database(frames, path):
     }
     for k, v in (("labels", labels), ("num_points", nump), ("difficulty", diff), ("frame_index", fidx)):
         db[k] = np.concatenate(v).astype(np.int64) if v else np.zeros(0, np.int64)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **db)
-    os.replace(tmp, path)
+    atomic_savez(path, db)
     return db
 
 

@@ -11,11 +11,12 @@ running the models again. The frames are the records of ``WaymoMetric.process``:
 On disk the frames are concatenated: ``frame_id (F,)``, ``num_pred (F,)`` and ``num_gt (F,)`` split the
 ``pred_*`` and ``gt_*`` columns back into frames.
 """
-import os
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
+
+from pc3d.fileio import atomic_savez
 
 # field -> (dtype, trailing shape)
 PRED_FIELDS = {"pred_boxes": (np.float32, (7,)), "pred_scores": (np.float32, ()), "pred_labels": (np.int64, ())}
@@ -47,11 +48,7 @@ def save_detections(path, frames: Sequence[Dict[str, np.ndarray]]) -> Path:
     for field, (dtype, trail) in {**PRED_FIELDS, **GT_FIELDS}.items():
         arrays[field] = _concat(frames, field, dtype, trail)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:  # a file object keeps numpy from appending ".npz" to the temporary name
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path
+    return atomic_savez(path, arrays, compressed=True)
 
 
 def load_detections(path) -> List[Dict[str, np.ndarray]]:

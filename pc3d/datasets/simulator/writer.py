@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...fileio import atomic_savez
+
 FRAME_KEYS = {  # name -> (dtype, trailing shape) checked on load
     "points": (np.float32, (5,)), "point_object_id": (np.int32, ()),
     "gt_boxes": (np.float32, (7,)), "gt_labels": (np.int64, ()), "gt_num_points": (np.int64, ()),
@@ -33,10 +35,7 @@ def save_frame(path, frame):
     arrays = {k: np.asarray(frame[k], dtype=dt) for k, (dt, _) in FRAME_KEYS.items()}
     arrays["frame_id"] = np.asarray(str(frame["frame_id"]))
     arrays["seed"] = np.asarray(int(frame["seed"]), dtype=np.int64)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    atomic_savez(path, arrays)
 
 
 def load_frame(path):
