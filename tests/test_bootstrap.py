@@ -77,6 +77,9 @@ def test_detections_file_errors_name_what_is_wrong(tmp_path):
         load_detections(tmp_path / "other.npz")
     path = save_detections(tmp_path / "good.npz", frames)
     data = dict(np.load(path))
+    np.savez(tmp_path / "other_format.npz", **dict(data, format=np.array("something-else-v9")))
+    with pytest.raises(ValueError, match="format 'something-else-v9'"):
+        load_detections(tmp_path / "other_format.npz")
     data["num_gt"] = data["num_gt"] + 1  # counts that no longer split the gt columns
     np.savez(tmp_path / "bad_counts.npz", **data)
     with pytest.raises(ValueError, match="'gt_boxes' has shape"):
