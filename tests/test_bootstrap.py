@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from pc3d.evaluation.bootstrap import compare_runs, frame_measurements, resample_weights, weighted_ap
+from pc3d.evaluation.bootstrap import (compare_models, compare_runs, frame_measurements, resample_weights,
+                                       weighted_ap)
 from pc3d.evaluation.detections_io import load_detections, save_detections
 from pc3d.evaluation.waymo import (WaymoMetric, flatten_waymo_metrics, waymo_detection_metrics,
                                    waymo_inputs_from_frames)
@@ -153,6 +154,53 @@ def test_compare_runs_refuses_different_frames():
         compare_runs({"a": a, "b": other_gt}, num_samples=10)
 
 
+def _shifted(frames, dx):
+    return [dict(f, pred_boxes=f["pred_boxes"] + np.array([dx, 0, 0, 0, 0, 0, 0], np.float32)) for f in frames]
+
+
+def test_compare_models_averages_seeds_and_redraws_them():
+    good = random_frames(10, num_frames=40, noise=0.02)
+    worse = _shifted(good, 0.6)
+    out = compare_models({"base": [good, good], "twin": [good, good], "mixed": [good, worse]},
+                         num_samples=300, seed=0)
+    ap_good, ap_worse = full_metrics(good)["Vehicle/L1_AP"], full_metrics(worse)["Vehicle/L1_AP"]
+    mixed = out["runs"]["mixed"]["Vehicle/AP"]
+    assert mixed["per_run"] == pytest.approx([ap_good, ap_worse], abs=1e-6)
+    assert mixed["value"] == pytest.approx((ap_good + ap_worse) / 2, abs=1e-6)
+    assert out["num_runs"] == {"base": 2, "twin": 2, "mixed": 2}
+    twin = out["differences"]["twin"]["Vehicle/AP"]
+    assert twin["interval"] == [0.0, 0.0] and twin["interval_seeds"] == [0.0, 0.0]
+    d = out["differences"]["mixed"]["Vehicle/AP"]
+    assert d["value"] == pytest.approx((ap_worse - ap_good) / 2, abs=1e-6)
+    # Redrawing the runs: a quarter of the resamples take the worse run twice and a quarter the good run twice,
+    # so the seed-aware interval reaches further down than the frames-only one, and up to no difference.
+    assert d["interval_seeds"][0] < d["interval"][0] and d["interval_seeds"][1] >= -1e-9 > d["interval"][1]
+    assert 0.15 < d["p_at_least_seeds"] < 0.35 and d["p_at_least"] == 0.0
+
+
+def test_compare_models_with_one_run_each_is_compare_runs():
+    good = random_frames(11, num_frames=30, noise=0.02)
+    worse = _shifted(good, 0.4)
+    runs = compare_runs({"a": good, "b": worse}, num_samples=100, seed=3)
+    # Two copies of one run average to that run, and the frame resamples do not depend on the number of runs.
+    models = compare_models({"a": [good], "b": [worse, worse]}, num_samples=100, seed=3)
+    for k in ("Vehicle/AP", "Pedestrian/APH"):
+        assert models["differences"]["b"][k]["interval"] == pytest.approx(runs["differences"]["b"][k]["interval"])
+        assert models["runs"]["b"][k]["interval"] == pytest.approx(runs["runs"]["b"][k]["interval"])
+        assert runs["runs"]["a"][k]["interval_seeds"] == runs["runs"]["a"][k]["interval"]
+        assert runs["differences"]["b"][k]["interval_seeds"] == runs["differences"]["b"][k]["interval"]
+
+
+def test_compare_models_refuses_bad_input():
+    a = random_frames(12, num_frames=8)
+    with pytest.raises(ValueError, match="model 'a' must be a non-empty list of runs"):
+        compare_models({"a": a}, num_samples=5)
+    with pytest.raises(ValueError, match="model 'b' must be a non-empty list of runs"):
+        compare_models({"a": [a], "b": []}, num_samples=5)
+    with pytest.raises(ValueError, match=r"'a' and 'b\[1\]' differ in frame order"):
+        compare_models({"a": [a], "b": [a, a[::-1]]}, num_samples=5)
+
+
 def test_waymo_metric_dump_file(tmp_path):
     frames = random_frames(7, num_frames=6)
     path = tmp_path / "eval" / "dets.npz"
@@ -212,3 +260,19 @@ def test_compare_detections_tool_by_sequence(tmp_path):
     # A single sequence: every resample is the whole set.
     s1 = main([str(one_seq), "--samples", "50", "--by-sequence"])["runs"]["one"]["Vehicle/AP"]
     assert s1["interval"] == [s1["value"], s1["value"]] and s1["std"] == 0.0
+
+
+def test_compare_detections_tool_seeds(tmp_path, capsys):
+    from tools.compare_detections import main
+
+    good = random_frames(13, num_frames=20, noise=0.02)
+    a, b = save_detections(tmp_path / "a.npz", good), save_detections(tmp_path / "b.npz", _shifted(good, 0.5))
+    summary = main([f"base={a},{a}", f"mixed={a},{b}", "--samples", "50"])
+    text = capsys.readouterr().out
+    assert "mixed (2 runs)" in text and "  run 1" in text and "seeds [" in text
+    assert summary["runs"]["mixed"]["Vehicle/AP"]["per_run"] == pytest.approx(
+        [full_metrics(good)["Vehicle/L1_AP"], full_metrics(_shifted(good, 0.5))["Vehicle/L1_AP"]], abs=1e-6)
+    with pytest.raises(SystemExit, match="name a model of several runs"):
+        main([f"{a},{b}"])
+    with pytest.raises(SystemExit, match="expected NAME=PATH.npz"):
+        main([f"x={a},"])

@@ -11,6 +11,9 @@ tool's ``--by-sequence``), or the intervals come out too narrow. The simulator's
 The matching is done once per frame (``frame_measurements``); a resample is then a weighted sum of the
 per-frame counts, so 1000 resamples cost about as much as one evaluation. With every weight 1 the sums are
 the full evaluation's counts, so the point estimate equals ``waymo_detection_metrics``.
+
+Training seeds move an AP too: ``compare_models`` takes several runs per model, compares the means and adds
+an interval that also redraws the runs (two-level bootstrap).
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -116,7 +119,7 @@ def _interval(samples: np.ndarray, confidence: float) -> List[float]:
 def compare_runs(runs: Dict[str, Sequence[dict]], num_samples: int = 1000, seed: int = 0, level: int = 1,
                  confidence: float = 0.95, iou_fn: Optional[IoUFn] = None,
                  groups: Optional[Sequence] = None) -> Dict[str, dict]:
-    """Bootstrap summary of several runs evaluated on the same frames.
+    """Bootstrap summary of several runs evaluated on the same frames: ``compare_models`` with one run each.
 
     Args:
         runs: run name -> per-frame dicts (``load_detections``); every run must hold the same frames (same
@@ -125,35 +128,81 @@ def compare_runs(runs: Dict[str, Sequence[dict]], num_samples: int = 1000, seed:
         groups: one key per frame to resample whole sequences (``resample_weights``); None: frames.
 
     Returns:
-        ``{"runs": {name: {metric: {"value", "mean", "std", "interval"}}}, "differences": {name: {metric:
-        {"value", "interval", "p_at_least"}}}}`` where differences are each run minus the first run and
-        ``p_at_least`` is the share of resamples in which the run's value is >= the first run's.
+        as ``compare_models``; with one run per name ``interval_seeds`` equals ``interval``.
     """
-    if not runs:
-        raise ValueError("compare_runs needs at least one run")
-    names = list(runs)
-    ref = runs[names[0]]
-    for name in names[1:]:
-        _check_same_frames(names[0], ref, name, runs[name])
+    return compare_models({name: [frames] for name, frames in runs.items()}, num_samples=num_samples, seed=seed,
+                          level=level, confidence=confidence, iou_fn=iou_fn, groups=groups)
+
+
+def compare_models(models: Dict[str, Sequence[Sequence[dict]]], num_samples: int = 1000, seed: int = 0,
+                   level: int = 1, confidence: float = 0.95, iou_fn: Optional[IoUFn] = None,
+                   groups: Optional[Sequence] = None) -> Dict[str, dict]:
+    """Bootstrap summary of models, each trained once or several times (seeds), evaluated on the same frames.
+
+    A model's value is the mean of its runs' values. Two seeds of one detector can differ by more than the
+    frames' noise, so there are two intervals: ``interval`` resamples the frames only (the same resampled frames
+    for every run, so differences are paired); ``interval_seeds`` also redraws each model's runs with
+    replacement in every resample (a two-level bootstrap), which widens it by the seed-to-seed spread. With a
+    few seeds the second is itself rough (n runs give n**n draws, and it misses the spread of seeds not run).
+
+    Args:
+        models: model name -> its runs, each run a list of per-frame dicts (``load_detections``). Every run of
+            every model must hold the same frames (same ``frame_id`` order and ground truth).
+        num_samples: bootstrap resamples B.
+        groups: one key per frame to resample whole sequences (``resample_weights``); None: frames.
+
+    Returns:
+        ``{"runs": {name: {metric: {"value", "mean", "std", "interval", "interval_seeds", "per_run"}}},
+        "differences": {name: {metric: {"value", "interval", "p_at_least", "interval_seeds",
+        "p_at_least_seeds"}}}, "num_runs": {name: n}, ...}``: ``value`` is the mean over the model's runs,
+        ``per_run`` each run's value, differences are each model minus the first model, and ``p_at_least`` the
+        share of resamples in which the model's value is >= the first model's.
+    """
+    if not models:
+        raise ValueError("compare_models needs at least one model")
+    names = list(models)
+    for name in names:
+        if isinstance(models[name], dict) or len(models[name]) == 0 or isinstance(models[name][0], dict):
+            raise ValueError(f"model '{name}' must be a non-empty list of runs (each a list of frames)")
+    def label(name, i):
+        return name if len(models[name]) == 1 else f"{name}[{i}]"
+
+    ref = models[names[0]][0]
+    for name in names:
+        for i, frames in enumerate(models[name]):
+            _check_same_frames(label(names[0], 0), ref, label(name, i), frames)
     weights = resample_weights(len(ref), num_samples, seed, groups)
+    # A separate generator for the runs, so the frame resamples (and the frames-only intervals) are the same
+    # whatever the number of runs.
+    run_rng = np.random.default_rng([seed, 1])
     ones = np.ones((1, len(ref)))
     result = {"runs": {}, "differences": {}, "num_frames": len(ref), "num_samples": num_samples, "level": level,
-              "confidence": confidence}
-    samples = {}
+              "confidence": confidence, "num_runs": {name: len(models[name]) for name in names}}
+    samples, seed_samples = {}, {}
     for name in names:
-        m = frame_measurements(runs[name], iou_fn=iou_fn)
-        full, boot = weighted_ap(m, ones, level), weighted_ap(m, weights, level)
-        samples[name] = boot
-        result["runs"][name] = {k: {"value": float(full[k][0]), "mean": float(boot[k].mean()),
-                                    "std": float(boot[k].std(ddof=1)) if num_samples > 1 else 0.0,
-                                    "interval": _interval(boot[k], confidence)} for k in boot}
+        full, boot = [], []
+        for frames in models[name]:
+            m = frame_measurements(frames, iou_fn=iou_fn)
+            full.append(weighted_ap(m, ones, level))
+            boot.append(weighted_ap(m, weights, level))
+        drawn = run_rng.integers(0, len(boot), (num_samples, len(boot)))  # (B, n) run indices per resample
+        samples[name] = {k: np.mean([b[k] for b in boot], axis=0) for k in boot[0]}
+        seed_samples[name] = {k: np.stack([b[k] for b in boot], 1)[np.arange(num_samples)[:, None], drawn].mean(1)
+                              for k in boot[0]}
+        result["runs"][name] = {k: {"value": float(np.mean([f[k][0] for f in full])),
+                                    "mean": float(samples[name][k].mean()),
+                                    "std": float(samples[name][k].std(ddof=1)) if num_samples > 1 else 0.0,
+                                    "interval": _interval(samples[name][k], confidence),
+                                    "interval_seeds": _interval(seed_samples[name][k], confidence),
+                                    "per_run": [float(f[k][0]) for f in full]} for k in boot[0]}
     for name in names[1:]:
         result["differences"][name] = {}
         for k, s in samples[name].items():
-            d = s - samples[names[0]][k]
+            d, ds = s - samples[names[0]][k], seed_samples[name][k] - seed_samples[names[0]][k]
             result["differences"][name][k] = {
                 "value": result["runs"][name][k]["value"] - result["runs"][names[0]][k]["value"],
-                "interval": _interval(d, confidence), "p_at_least": float(np.mean(d >= 0))}
+                "interval": _interval(d, confidence), "p_at_least": float(np.mean(d >= 0)),
+                "interval_seeds": _interval(ds, confidence), "p_at_least_seeds": float(np.mean(ds >= 0))}
     return result
 
 
