@@ -60,7 +60,7 @@ def format_summary(summary) -> str:
     names = list(summary["runs"])
     metrics = list(summary["runs"][names[0]])
     pct = round(100 * summary["confidence"])
-    num_runs = summary.get("num_runs", {n: 1 for n in names})
+    num_runs = summary["num_runs"]
     seeds = any(k > 1 for k in num_runs.values())
     labels = {n: f"{n} ({num_runs[n]} runs)" if num_runs[n] > 1 else n for n in names}
     width = max(len(s) for s in labels.values()) + 2
