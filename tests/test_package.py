@@ -54,6 +54,14 @@ def test_harness_row_has_ratio_and_memory():
                         "peak_mem_mb", "n"}
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: the cuda suite has cases here")
+def test_cuda_benchmark_suite_says_why_it_has_no_case_without_a_gpu(capsys):
+    from pc3d.benchmark import discover_suites
+
+    assert list(discover_suites()["cuda"]()) == []
+    assert "no GPU" in capsys.readouterr().err
+
+
 def test_peak_memory_sees_a_large_allocation():
     from pc3d.benchmark import measure_peak_rss_mb
 

@@ -93,17 +93,18 @@ def flat_baseline(coords, S, w, G, axis, shift):
     counts = torch.bincount(b)
     ng = (counts + G - 1) // G
     start, gstart = torch.cumsum(counts, 0) - counts, torch.cumsum(ng, 0) - ng
-    gb = torch.repeat_interleave(torch.arange(counts.numel()), ng)
-    t = torch.arange(gb.numel()) - gstart[gb]
+    dev = coords.device  # the baselines also run on the GPU (suite_cuda)
+    gb = torch.repeat_interleave(torch.arange(counts.numel(), device=dev), ng)
+    t = torch.arange(gb.numel(), device=dev) - gstart[gb]
     n = counts[gb][:, None]
-    j = torch.arange(G)
+    j = torch.arange(G, device=dev)
     pos = t[:, None] * G + j
     real = torch.clamp(n - t[:, None] * G, max=G)
     pad = pos >= n
     pos = torch.where(pad, t[:, None] * G + j % real, pos)
     idx = order[start[gb][:, None] + pos]
     inverse = torch.empty_like(order)
-    inverse[idx[~pad]] = torch.arange(idx.numel()).view_as(idx)[~pad]
+    inverse[idx[~pad]] = torch.arange(idx.numel(), device=dev).view_as(idx)[~pad]
     return idx, inverse, gb, pad
 
 
@@ -119,9 +120,9 @@ def rotated_sets_baseline(coords, S, w, tau):
         wins, n = torch.unique_consecutive(win[perm], return_counts=True)
         start = torch.cumsum(n, 0) - n
         ns = (n + tau - 1) // tau
-        sw = torch.repeat_interleave(torch.arange(n.numel()), ns)
-        k = torch.arange(sw.numel()) - torch.repeat_interleave(torch.cumsum(ns, 0) - ns, ns)
-        rank = ((k[:, None] * tau + torch.arange(tau)) * n[sw, None]) // (ns[sw, None] * tau)
+        sw = torch.repeat_interleave(torch.arange(n.numel(), device=n.device), ns)
+        k = torch.arange(sw.numel(), device=n.device) - torch.repeat_interleave(torch.cumsum(ns, 0) - ns, ns)
+        rank = ((k[:, None] * tau + torch.arange(tau, device=n.device)) * n[sw, None]) // (ns[sw, None] * tau)
         out_idx.append(perm[start[sw, None] + rank])
         pad = torch.zeros_like(rank, dtype=torch.bool)
         pad[:, 1:] = rank[:, 1:] == rank[:, :-1]
@@ -131,7 +132,7 @@ def rotated_sets_baseline(coords, S, w, tau):
 
 def sla_baseline(q, k, v, offsets, counts, eps=1e-6):
     """ReLU linear attention per window with index_add_ (rows sorted by window, no gaps)."""
-    win = torch.repeat_interleave(torch.arange(offsets.numel()), counts)
+    win = torch.repeat_interleave(torch.arange(offsets.numel(), device=q.device), counts)
     fq, fk = torch.relu(q), torch.relu(k)
     kv = q.new_zeros(offsets.numel(), q.shape[1], q.shape[2], v.shape[2]).index_add(
         0, win, fk.unsqueeze(-1) * v.unsqueeze(-2))

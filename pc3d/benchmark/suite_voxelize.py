@@ -72,15 +72,16 @@ def check_hard(ours, spconv_out) -> None:
 
 def unique_reference(points: torch.Tensor, voxel_size, pc_range):
     """torch ``unique``-based dynamic voxelization: (coords (V, 3) z, y, x, point2voxel (N,) -1 = dropped)."""
-    lo = torch.tensor(pc_range[:3])
-    size = torch.tensor(voxel_size)
-    dims = torch.tensor([round((pc_range[d + 3] - pc_range[d]) / voxel_size[d]) for d in range(3)])
+    dev = points.device  # also run on the GPU (suite_cuda)
+    lo = torch.tensor(pc_range[:3], device=dev)
+    size = torch.tensor(voxel_size, device=dev)
+    dims = torch.tensor([round((pc_range[d + 3] - pc_range[d]) / voxel_size[d]) for d in range(3)], device=dev)
     c = torch.floor((points[:, :3] - lo) / size)
     ok = ((c >= 0) & (c < dims)).all(1)
     ci = c[ok].long()
     key = (ci[:, 2] * dims[1] + ci[:, 1]) * dims[0] + ci[:, 0]
     uniq, inv = torch.unique(key, return_inverse=True)
-    p2v = torch.full((len(points),), -1, dtype=torch.long)
+    p2v = torch.full((len(points),), -1, dtype=torch.long, device=dev)
     p2v[ok] = inv
     coords = torch.stack([uniq // (dims[0] * dims[1]), uniq // dims[0] % dims[1], uniq % dims[0]], 1)
     return coords, p2v

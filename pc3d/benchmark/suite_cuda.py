@@ -1,0 +1,149 @@
+"""Benchmark suite ``cuda``: pc3d's CUDA kernels against the same plain-PyTorch baselines run on the GPU.
+
+Yields no case (and says why) without a GPU. Inputs are the ``partition`` and ``voxelize`` suites':
+each real scan of ``../shared/data/real_lidar`` and their 150k-point synthetic frames. Cases per input:
+  * ``voxelize``: hard voxelization at the Waymo settings vs the ``torch.unique`` dynamic reference's
+    GPU run (the closest GPU baseline: no spconv CUDA build is assumed), and dynamic vs the same;
+  * ``flat`` / ``dsvt`` / ``sla``: as in suite ``partition``, with those baselines on the GPU.
+Each row also carries the same op's pc3d CPU kernel time from this run (``cpu_kernel_ms``, at the
+``--threads`` given) and both sides' peak CUDA memory (``cuda_peak_mb`` / ``baseline_cuda_peak_mb``):
+``peak_mem_mb`` (process RSS) says nothing about GPU memory. Timings synchronize the device, so a row's
+milliseconds are the wall time of the whole call, kernel launches and host work included.
+"""
+import statistics
+import sys
+import time
+from typing import Callable, Iterator
+
+import torch
+
+from .harness import Case
+
+SUITE = "cuda"
+
+
+def _synced(fn: Callable) -> Callable:
+    def call():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+    return call
+
+
+def _cuda_peak_mb(fn: Callable) -> float:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    out = fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    del out
+    return round(peak / 2**20, 2)
+
+
+def _cpu_ms(fn: Callable, repeats: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return round(statistics.median(times), 3)
+
+
+def _case(name, impl_name, impl, cpu_impl, baseline_name, baseline, check, extra, repeats=7):
+    """A Case timing ``impl`` against ``baseline`` on the GPU, with the CPU kernel and CUDA memory in extra."""
+    impl, baseline = _synced(impl), _synced(baseline)
+    extra = dict(extra, cpu_kernel_ms=_cpu_ms(cpu_impl), cuda_peak_mb=_cuda_peak_mb(impl),
+                 baseline_cuda_peak_mb=_cuda_peak_mb(baseline), device=torch.cuda.get_device_name())
+    return Case(SUITE, name, impl_name, impl, baseline_name, baseline, check, repeats=repeats, warmup=2, extra=extra)
+
+
+def _to_cpu(out):
+    return [t.cpu() for t in out] if isinstance(out, (tuple, list)) else out.cpu()
+
+
+def _voxelize_cases(frame, pts_cpu) -> Iterator[Case]:
+    from pc3d.ops import voxelize_dynamic, voxelize_hard
+    from .suite_voxelize import PC_RANGE, SETTINGS, check_dynamic, unique_reference
+
+    pts = pts_cpu.to("cuda")
+    vsize, max_points, max_voxels = SETTINGS["waymo"]
+    n = f"{len(pts) // 1000}k pts"
+
+    def check_same_as_cpu(ours, _):
+        cpu = voxelize_hard(pts_cpu, vsize, PC_RANGE, max_points, max_voxels)
+        if not all(torch.equal(a.cpu(), b) for a, b in zip(ours, cpu)):
+            raise AssertionError("CUDA voxelize_hard differs from the CPU kernel")
+
+    yield _case(f"hard waymo {frame} ({n})", "pc3d.voxelize_hard cuda",
+                lambda: voxelize_hard(pts, vsize, PC_RANGE, max_points, max_voxels),
+                lambda: voxelize_hard(pts_cpu, vsize, PC_RANGE, max_points, max_voxels),
+                "torch.unique reference cuda", lambda: unique_reference(pts, vsize, PC_RANGE), check_same_as_cpu,
+                {"points": len(pts)})
+    yield _case(f"dynamic waymo {frame} ({n})", "pc3d.voxelize_dynamic cuda",
+                lambda: voxelize_dynamic(pts, vsize, PC_RANGE), lambda: voxelize_dynamic(pts_cpu, vsize, PC_RANGE),
+                "torch.unique reference cuda", lambda: unique_reference(pts, vsize, PC_RANGE),
+                lambda a, b: check_dynamic(type(a)(*_to_cpu(a)), _to_cpu(b)), {"points": len(pts)})
+
+
+def _partition_cases(name, coords_cpu) -> Iterator[Case]:
+    from pc3d.ops import flat_window_partition, rotated_set_partition, scattered_linear_attention, sort_by_window
+    from .suite_partition import GRID, flat_baseline, rotated_sets_baseline, sla_baseline
+
+    coords = coords_cpu.to("cuda")
+    V = coords.shape[0]
+    grid = (1, GRID, GRID)
+
+    def equal(a, b):
+        for x, y in zip(a, b):
+            if not torch.equal(x, y):
+                raise AssertionError("pc3d CUDA partition differs from the GPU baseline")
+
+    confs = [("x", False), ("x", True), ("y", False), ("y", True)]
+    flat = lambda c: [tuple(flat_window_partition(c, grid, 13, 144, a, s)) for a, s in confs]
+    yield _case(f"flat 13x13 G144 x4 {name} V={V}", "pc3d.flat_window_partition cuda", lambda: flat(coords),
+                lambda: flat(coords_cpu), "torch argsort+cut cuda",
+                lambda: [flat_baseline(coords, GRID, 13, 144, a, s) for a, s in confs],
+                lambda r, q: [equal(x, y) for x, y in zip(r, q)], {"voxels": V})
+    sets = lambda c: tuple(rotated_set_partition(c, grid, (1, 12, 12), 36))[:3]
+    yield _case(f"dsvt 12x12 tau36 {name} V={V}", "pc3d.rotated_set_partition cuda", lambda: sets(coords),
+                lambda: sets(coords_cpu), "torch sort+gather cuda", lambda: rotated_sets_baseline(coords, GRID, 12, 36),
+                equal, {"voxels": V})
+
+    g = torch.Generator().manual_seed(0)
+    qkv_cpu = [torch.randn(V, 4, 32, generator=g).requires_grad_() for _ in range(3)]
+    grad_cpu = torch.randn(V, 4, 32, generator=g)
+    qkv = [t.detach().to("cuda").requires_grad_() for t in qkv_cpu]
+    grad = grad_cpu.to("cuda")
+    seg, seg_cpu = sort_by_window(coords, grid, 12), sort_by_window(coords_cpu, grid, 12)
+
+    def step(fn, tensors, g_out, s):
+        def run():
+            for t in tensors:
+                t.grad = None
+            out = fn(*tensors, s.offsets, s.counts)
+            out.backward(g_out)
+            return [out.detach()] + [t.grad.clone() for t in tensors]
+        return run
+
+    def close(a, b):
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4 * float(y.abs().max()))
+
+    yield _case(f"sla C128 h4 win12 fwd+bwd {name} V={V}", "pc3d.scattered_linear_attention cuda",
+                step(scattered_linear_attention, qkv, grad, seg), step(scattered_linear_attention, qkv_cpu, grad_cpu, seg_cpu),
+                "torch index_add_ cuda", step(sla_baseline, qkv, grad, seg), close,
+                {"voxels": V, "windows": int(seg.offsets.numel())}, repeats=5)
+
+
+def cases() -> Iterator[Case]:
+    if not torch.cuda.is_available():
+        print("[cuda] no GPU (torch.cuda.is_available() is False): suite cuda has no cases here", file=sys.stderr)
+        return
+    from . import suite_partition, suite_voxelize
+
+    for frame, pts in suite_voxelize.frames():
+        yield from _voxelize_cases(frame, pts)
+    for name, coords in suite_partition.inputs():
+        yield from _partition_cases(name, coords)
