@@ -12,12 +12,11 @@ milliseconds are the wall time of the whole call, kernel launches and host work 
 """
 import statistics
 import sys
-import time
 from typing import Callable, Iterator
 
 import torch
 
-from .harness import Case
+from .harness import Case, _time
 
 SUITE = "cuda"
 
@@ -42,13 +41,7 @@ def _cuda_peak_mb(fn: Callable) -> float:
 
 
 def _cpu_ms(fn: Callable, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return round(statistics.median(times), 3)
+    return round(statistics.median(_time(fn, warmup=1, repeats=repeats)), 3)
 
 
 def _case(name, impl_name, impl, cpu_impl, baseline_name, baseline, check, extra, repeats=7):
