@@ -97,8 +97,8 @@ def test_voxelize_one_voxel_and_a_waymo_sized_frame():
 
 # ----------------------------------------------------------------------------- partitioners
 def coord_sets():
-    """(name, coords (V, 4) int32, sparse_shape): random batches, an empty middle sample, one voxel, a
-    full window, no voxels, a 468 x 468 frame."""
+    """(name, coords (V, 4) int32, sparse_shape): random batches, one voxel, no voxels, a fully occupied
+    block, a 468 x 468 two-frame batch, an empty middle sample."""
     g = torch.Generator().manual_seed(0)
     sets = [("random", random_coords(g, [900, 1500, 40], (2, 60, 70)), (2, 60, 70)),
             ("one voxel", torch.tensor([[0, 0, 59, 69]], dtype=torch.int32), (2, 60, 70)),

@@ -4,7 +4,10 @@ Yields no case (and says why) without a GPU. Inputs are the ``partition`` and ``
 each real scan of ``../shared/data/real_lidar`` and their 150k-point synthetic frames. Cases per input:
   * ``voxelize``: hard voxelization at the Waymo settings vs the ``torch.unique`` dynamic reference's
     GPU run (the closest GPU baseline: no spconv CUDA build is assumed), and dynamic vs the same;
-  * ``flat`` / ``dsvt`` / ``sla``: as in suite ``partition``, with those baselines on the GPU.
+  * ``flat`` / ``dsvt`` / ``sla``: as in suite ``partition``, with those baselines on the GPU;
+  * ``models``: suite ``models``' Waymo detectors (BN folded, random weights) on its simulated 150k-point
+    frame (without open3d: the largest real scan resampled to 150k points), backbone alone
+    and points-to-boxes, on the GPU against the same model on the CPU (the baseline; ``--threads``).
 Each row also carries the same op's pc3d CPU kernel time from this run (``cpu_kernel_ms``, at the
 ``--threads`` given) and both sides' peak CUDA memory (``cuda_peak_mb`` / ``baseline_cuda_peak_mb``):
 ``peak_mem_mb`` (process RSS) says nothing about GPU memory. Timings synchronize the device, so a row's
@@ -130,6 +133,57 @@ def _partition_cases(name, coords_cpu) -> Iterator[Case]:
                 {"voxels": V, "windows": int(seg.offsets.numel())}, repeats=5)
 
 
+def _model_cases() -> Iterator[Case]:
+    import numpy as np
+
+    from pc3d.apis import init_model
+    from . import suite_models, suite_voxelize
+
+    try:  # suite models' frame; the simulator needs open3d
+        source, points_cpu = "simulated 150k", suite_models.frame_points()
+    except ImportError as exc:
+        scans = sorted(suite_voxelize.real_lidar_dir().glob("*.bin"), key=lambda f: f.stat().st_size)
+        if not scans:
+            print(f"[cuda] no simulator ({exc}) and no real scan: model cases skipped", file=sys.stderr)
+            return
+        source = f"{scans[-1].stem} resampled to {suite_models.NUM_POINTS // 1000}k ({exc.name} missing)"
+        points_cpu = suite_models.resize_frame(np.fromfile(scans[-1], dtype=np.float32).reshape(-1, 5))
+    points = points_cpu.to("cuda")
+    for name in suite_models.CONFIGS:
+        cfg = str(suite_models.CONFIG_DIR / f"{name}.py")
+        cpu = init_model(cfg, fuse_conv_bn=True)
+        gpu = init_model(cfg, fuse_conv_bn=True)
+        gpu.load_state_dict(cpu.state_dict())
+        gpu = gpu.to("cuda")
+        with torch.no_grad():
+            vox_cpu = cpu.voxel_encoder(cpu.voxelizer(points_cpu, 1))
+            vox = gpu.voxel_encoder(gpu.voxelizer(points, 1))
+
+        def backbone(model, voxels):
+            def run():
+                with torch.no_grad():
+                    return model.backbone3d(voxels).feats
+            return run
+
+        def detector(model, pts):
+            def run():
+                with torch.no_grad():
+                    return model(dict(points=pts, batch_size=1), [{}], mode="predict")
+            return run
+
+        def same_features(a, b):  # the detector's boxes are not compared: random weights make near-ties
+            torch.testing.assert_close(a.cpu(), b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
+
+        kind = type(gpu.backbone3d).__name__
+        extra = {"points": len(points), "voxels": int(vox.coords.shape[0]), "frame": source,
+                 "device": torch.cuda.get_device_name()}
+        for part, impl, base, check in (("backbone3d", backbone(gpu, vox), backbone(cpu, vox_cpu), same_features),
+                                        ("detector", detector(gpu, points), detector(cpu, points_cpu), None)):
+            impl = _synced(impl)
+            yield Case(SUITE, f"{name} {part}", f"{kind} cuda", impl, f"{kind} cpu", base, check, repeats=5,
+                       warmup=2, extra=dict(extra, cuda_peak_mb=_cuda_peak_mb(impl)))
+
+
 def cases() -> Iterator[Case]:
     if not torch.cuda.is_available():
         print("[cuda] no GPU (torch.cuda.is_available() is False): suite cuda has no cases here", file=sys.stderr)
@@ -140,3 +194,4 @@ def cases() -> Iterator[Case]:
         yield from _voxelize_cases(frame, pts)
     for name, coords in suite_partition.inputs():
         yield from _partition_cases(name, coords)
+    yield from _model_cases()

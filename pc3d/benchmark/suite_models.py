@@ -20,11 +20,18 @@ def frame_points(num_points: int = NUM_POINTS, seed: int = 0):
     """(num_points, 1 + 5) float32 [b=0, x, y, z, intensity, elongation]: a simulated Waymo-like frame,
     subsampled or tiled (with 1 cm jitter) to exactly ``num_points``."""
     import numpy as np
-    import torch
 
     from pc3d.datasets.simulator import simulate_frame
 
-    pts = np.asarray(simulate_frame(seed)["points"], dtype=np.float32)
+    return resize_frame(np.asarray(simulate_frame(seed)["points"], dtype=np.float32), num_points, seed)
+
+
+def resize_frame(pts, num_points: int = NUM_POINTS, seed: int = 0):
+    """(N, >= 5) float32 numpy points -> (num_points, 1 + 5) float32 tensor [b=0, x, y, z, f0, f1],
+    subsampled or tiled (with 1 cm jitter) to exactly ``num_points``."""
+    import numpy as np
+    import torch
+
     rng = np.random.default_rng(seed)
     if pts.shape[0] >= num_points:
         pts = pts[rng.choice(pts.shape[0], num_points, replace=False)]
