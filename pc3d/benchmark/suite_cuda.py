@@ -8,9 +8,9 @@ each real scan of ``../shared/data/real_lidar`` and their 150k-point synthetic f
   * ``models``: suite ``models``' Waymo detectors (BN folded, random weights) on its simulated 150k-point
     frame (without open3d: the largest real scan resampled to 150k points), backbone alone
     and points-to-boxes, on the GPU against the same model on the CPU (the baseline; ``--threads``).
-Each row also carries the same op's pc3d CPU kernel time from this run (``cpu_kernel_ms``, at the
-``--threads`` given) and both sides' peak CUDA memory (``cuda_peak_mb`` / ``baseline_cuda_peak_mb``):
-``peak_mem_mb`` (process RSS) says nothing about GPU memory. Timings synchronize the device, so a row's
+Kernel rows also carry the same op's pc3d CPU kernel time from this run (``cpu_kernel_ms``, at the
+``--threads`` given) and both sides' peak CUDA memory (``cuda_peak_mb`` / ``baseline_cuda_peak_mb``; model rows
+the GPU side's): ``peak_mem_mb`` (process RSS) says nothing about GPU memory. Timings synchronize the device, so a row's
 milliseconds are the wall time of the whole call, kernel launches and host work included.
 """
 import statistics
