@@ -14,6 +14,7 @@ import torch
 from pc3d.ops import (flat_window_partition, rotated_set_partition, scattered_linear_attention, sort_by_window,
                       voxelize_dynamic, voxelize_hard)
 from tests.reference.partition_ref import random_coords
+from tests.test_sla import assert_close_rel
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA kernels need a GPU; none is present")
 
@@ -35,13 +36,6 @@ def assert_equal(cpu, gpu, what):
     for i, (a, b) in enumerate(zip(cpu, gpu)):
         assert a.dtype == b.dtype and a.shape == b.shape, f"{what} output {i}: {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
         assert torch.equal(a, b), f"{what} output {i} differs on {(a != b).sum().item()} of {a.numel()} entries"
-
-
-def assert_close_scaled(actual, expected, rel, what):
-    """rtol ``rel`` plus an absolute slack of ``rel`` times the tensor's largest entry: float32 sums in
-    another order err in proportion to their largest terms, not to each result."""
-    torch.testing.assert_close(actual, expected, rtol=rel, atol=rel * float(expected.abs().max().clamp_min(1e-12)),
-                               msg=what)
 
 
 def points(n, c=4, extent=5.0, zext=1.5, seed=0, dup=True):
@@ -176,7 +170,7 @@ def test_scattered_linear_attention_forward_backward(dtype, rel, case):
     gpu = sla_fwd_bwd(*(t.to(CUDA) for t in (q, k, v, offsets, counts, grad)))
     for name, a, b in zip(("out", "grad q", "grad k", "grad v"), cpu, gpu):
         assert b.device.type == "cuda"
-        assert_close_scaled(b.cpu(), a, rel, name)
+        assert_close_rel(b.cpu(), a, rel, name)
 
 
 def test_scattered_linear_attention_no_windows_gives_zeros():
@@ -219,7 +213,7 @@ def test_backbone_forward_backward_on_gpu_matches_cpu(name, no_tf32):
     assert gpu_out.feats.device.type == "cuda"
     assert torch.equal(gpu_out.coords.cpu(), cpu_out.coords)
     # float32 (the backbones' position encodings are float32): GPU sums run in another order.
-    assert_close_scaled(gpu_out.feats.detach().cpu(), cpu_out.feats.detach(), 1e-4, "features")
+    assert_close_rel(gpu_out.feats.detach().cpu(), cpu_out.feats.detach(), 1e-4, "features")
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for n in grads[0]:
-        assert_close_scaled(grads[1][n], grads[0][n], 1e-3, f"grad {n}")
+        assert_close_rel(grads[1][n], grads[0][n], 1e-3, f"grad {n}")

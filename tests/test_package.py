@@ -62,6 +62,27 @@ def test_cuda_benchmark_suite_says_why_it_has_no_case_without_a_gpu(capsys):
     assert "no GPU" in capsys.readouterr().err
 
 
+def test_models_frame_is_resized_to_exactly_the_asked_points():
+    """suite models / cuda: a scan is subsampled without repeats, or tiled with only the added rows jittered."""
+    import numpy as np
+
+    from pc3d.benchmark.suite_models import resize_frame
+
+    pts = np.random.default_rng(0).random((1000, 5)).astype(np.float32)
+    down = resize_frame(pts, 600)
+    assert down.shape == (600, 6) and not down[:, 0].any()
+    assert np.unique(down[:, 1:].numpy(), axis=0).shape[0] == 600  # no point drawn twice
+    up = resize_frame(pts, 2500).numpy()
+    assert up.shape == (2500, 6)
+    assert np.array_equal(up[:1000, 1:], pts)  # the scan itself, unchanged, first
+    # Each added row copies a real row's features (random floats: they name the row) and moves its xyz ~1 cm.
+    src = {float(f): i for i, f in enumerate(pts[:, 3])}
+    rows = np.array([src[float(f)] for f in up[1000:, 4]])
+    assert np.array_equal(up[1000:, 5], pts[rows, 4])
+    moved = np.linalg.norm(up[1000:, 1:4] - pts[rows, :3], axis=1)
+    assert moved.max() < 0.1 and np.median(moved) > 0.005
+
+
 def test_peak_memory_sees_a_large_allocation():
     from pc3d.benchmark import measure_peak_rss_mb
 

@@ -38,10 +38,10 @@ def test_sort_by_window_edges():
     assert one.window_ids.tolist() == [3 * 18 + 2 * 6 + 2 * 2]
 
 
-def assert_close_rel(a, b, rel):
+def assert_close_rel(a, b, rel, msg=None):
     """Element-wise rtol plus an absolute slack of ``rel`` times the tensor's scale (errors of float
-    sums scale with the largest terms, not with each element)."""
-    torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()))
+    sums scale with the largest terms, not with each element). Also used by test_cuda_ops.py."""
+    torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()), msg=msg)
 
 
 # d = 1 only in float64: there grad q = KV*eps/(q*s + eps)^2 is pure cancellation, which float32 cannot

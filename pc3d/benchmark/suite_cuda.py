@@ -84,53 +84,32 @@ def _voxelize_cases(frame, pts_cpu) -> Iterator[Case]:
 
 
 def _partition_cases(name, coords_cpu) -> Iterator[Case]:
-    from pc3d.ops import flat_window_partition, rotated_set_partition, scattered_linear_attention, sort_by_window
-    from .suite_partition import GRID, flat_baseline, rotated_sets_baseline, sla_baseline
+    from pc3d.ops import scattered_linear_attention, sort_by_window
+    from . import suite_partition as sp
 
     coords = coords_cpu.to("cuda")
     V = coords.shape[0]
-    grid = (1, GRID, GRID)
+    yield _case(f"flat 13x13 G144 x4 {name} V={V}", "pc3d.flat_window_partition cuda", lambda: sp.flat_x4(coords),
+                lambda: sp.flat_x4(coords_cpu), "torch argsort+cut cuda", lambda: sp.flat_x4_baseline(coords),
+                sp.check_flat_x4, {"voxels": V})
+    yield _case(f"dsvt 12x12 tau36 {name} V={V}", "pc3d.rotated_set_partition cuda", lambda: sp.dsvt_sets(coords),
+                lambda: sp.dsvt_sets(coords_cpu), "torch sort+gather cuda", lambda: sp.dsvt_sets_baseline(coords),
+                sp.equal_outputs, {"voxels": V})
 
-    def equal(a, b):
-        for x, y in zip(a, b):
-            if not torch.equal(x, y):
-                raise AssertionError("pc3d CUDA partition differs from the GPU baseline")
-
-    confs = [("x", False), ("x", True), ("y", False), ("y", True)]
-    flat = lambda c: [tuple(flat_window_partition(c, grid, 13, 144, a, s)) for a, s in confs]
-    yield _case(f"flat 13x13 G144 x4 {name} V={V}", "pc3d.flat_window_partition cuda", lambda: flat(coords),
-                lambda: flat(coords_cpu), "torch argsort+cut cuda",
-                lambda: [flat_baseline(coords, GRID, 13, 144, a, s) for a, s in confs],
-                lambda r, q: [equal(x, y) for x, y in zip(r, q)], {"voxels": V})
-    sets = lambda c: tuple(rotated_set_partition(c, grid, (1, 12, 12), 36))[:3]
-    yield _case(f"dsvt 12x12 tau36 {name} V={V}", "pc3d.rotated_set_partition cuda", lambda: sets(coords),
-                lambda: sets(coords_cpu), "torch sort+gather cuda", lambda: rotated_sets_baseline(coords, GRID, 12, 36),
-                equal, {"voxels": V})
-
-    g = torch.Generator().manual_seed(0)
-    qkv_cpu = [torch.randn(V, 4, 32, generator=g).requires_grad_() for _ in range(3)]
-    grad_cpu = torch.randn(V, 4, 32, generator=g)
-    qkv = [t.detach().to("cuda").requires_grad_() for t in qkv_cpu]
+    grid = (1, sp.GRID, sp.GRID)
+    q_cpu, k_cpu, v_cpu, grad_cpu = sp.sla_inputs(V)
+    q, k, v = (t.detach().to("cuda").requires_grad_() for t in (q_cpu, k_cpu, v_cpu))
     grad = grad_cpu.to("cuda")
     seg, seg_cpu = sort_by_window(coords, grid, 12), sort_by_window(coords_cpu, grid, 12)
-
-    def step(fn, tensors, g_out, s):
-        def run():
-            for t in tensors:
-                t.grad = None
-            out = fn(*tensors, s.offsets, s.counts)
-            out.backward(g_out)
-            return [out.detach()] + [t.grad.clone() for t in tensors]
-        return run
-
-    def close(a, b):
-        for x, y in zip(a, b):
-            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4 * float(y.abs().max()))
-
     yield _case(f"sla C128 h4 win12 fwd+bwd {name} V={V}", "pc3d.scattered_linear_attention cuda",
-                step(scattered_linear_attention, qkv, grad, seg), step(scattered_linear_attention, qkv_cpu, grad_cpu, seg_cpu),
-                "torch index_add_ cuda", step(sla_baseline, qkv, grad, seg), close,
+                sp.sla_step(scattered_linear_attention, q, k, v, grad, seg),
+                sp.sla_step(scattered_linear_attention, q_cpu, k_cpu, v_cpu, grad_cpu, seg_cpu),
+                "torch index_add_ cuda", sp.sla_step(sp.sla_baseline, q, k, v, grad, seg), sp.check_sla,
                 {"voxels": V, "windows": int(seg.offsets.numel())}, repeats=5)
+
+
+def _same_features(a, b):  # the detectors' boxes are not compared: random weights make near-ties
+    torch.testing.assert_close(a.cpu(), b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
 
 
 def _model_cases() -> Iterator[Case]:
@@ -159,26 +138,13 @@ def _model_cases() -> Iterator[Case]:
             vox_cpu = cpu.voxel_encoder(cpu.voxelizer(points_cpu, 1))
             vox = gpu.voxel_encoder(gpu.voxelizer(points, 1))
 
-        def backbone(model, voxels):
-            def run():
-                with torch.no_grad():
-                    return model.backbone3d(voxels).feats
-            return run
-
-        def detector(model, pts):
-            def run():
-                with torch.no_grad():
-                    return model(dict(points=pts, batch_size=1), [{}], mode="predict")
-            return run
-
-        def same_features(a, b):  # the detector's boxes are not compared: random weights make near-ties
-            torch.testing.assert_close(a.cpu(), b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
-
         kind = type(gpu.backbone3d).__name__
         extra = {"points": len(points), "voxels": int(vox.coords.shape[0]), "frame": source,
                  "device": torch.cuda.get_device_name()}
-        for part, impl, base, check in (("backbone3d", backbone(gpu, vox), backbone(cpu, vox_cpu), same_features),
-                                        ("detector", detector(gpu, points), detector(cpu, points_cpu), None)):
+        for part, impl, base, check in (
+                ("backbone3d", suite_models.backbone_call(gpu, vox), suite_models.backbone_call(cpu, vox_cpu),
+                 _same_features),
+                ("detector", suite_models.detector_call(gpu, points), suite_models.detector_call(cpu, points_cpu), None)):
             impl = _synced(impl)
             yield Case(SUITE, f"{name} {part}", f"{kind} cuda", impl, f"{kind} cpu", base, check, repeats=5,
                        warmup=2, extra=dict(extra, cuda_peak_mb=_cuda_peak_mb(impl)))

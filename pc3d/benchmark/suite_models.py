@@ -42,6 +42,26 @@ def resize_frame(pts, num_points: int = NUM_POINTS, seed: int = 0):
     return torch.cat([torch.zeros(num_points, 1), torch.from_numpy(pts[:, :5])], dim=1)
 
 
+def backbone_call(model, voxels):
+    """Zero-argument inference of ``model``'s 3D backbone on encoded ``voxels`` -> (V', C) features."""
+    import torch
+
+    def run():
+        with torch.no_grad():
+            return model.backbone3d(voxels).feats
+    return run
+
+
+def detector_call(model, points):
+    """Zero-argument points-to-boxes inference of ``model`` on one frame ``points`` (N, 1 + 5)."""
+    import torch
+
+    def run():
+        with torch.no_grad():
+            return model(dict(points=points, batch_size=1), [{}], mode="predict")
+    return run
+
+
 def cases():
     import torch
 
@@ -55,16 +75,8 @@ def cases():
             voxels = model.voxel_encoder(model.voxelizer(points, 1))
         extra = dict(points=NUM_POINTS, voxels=int(voxels.coords.shape[0]))
 
-        def backbone(model=model, voxels=voxels):
-            with torch.no_grad():
-                return model.backbone3d(voxels).feats
-
-        def detector(model=model):
-            with torch.no_grad():
-                return model(dict(points=points, batch_size=1), [{}], mode="predict")
-
         kind = type(model.backbone3d).__name__
-        yield Case(suite=SUITE, name=f"{name} backbone3d", impl_name=kind, impl=backbone, repeats=3, warmup=1,
-                   extra=extra)
-        yield Case(suite=SUITE, name=f"{name} detector", impl_name=f"CenterPoint+{kind}", impl=detector, repeats=3,
-                   warmup=1, extra=extra)
+        yield Case(suite=SUITE, name=f"{name} backbone3d", impl_name=kind, impl=backbone_call(model, voxels),
+                   repeats=3, warmup=1, extra=extra)
+        yield Case(suite=SUITE, name=f"{name} detector", impl_name=f"CenterPoint+{kind}",
+                   impl=detector_call(model, points), repeats=3, warmup=1, extra=extra)

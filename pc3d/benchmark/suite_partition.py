@@ -142,56 +142,88 @@ def sla_baseline(q, k, v, offsets, counts, eps=1e-6):
 
 
 # ----------------------------------------------------------------------------- cases
-def _equal(a, b):
+# The workloads and checks below are shared with suite_cuda, which runs them on GPU copies of the inputs.
+FLAT_ORDERS = [("x", False), ("x", True), ("y", False), ("y", True)]
+
+
+def equal_outputs(a, b):
     for x, y in zip(a, b):
         if not torch.equal(x, y):
             raise AssertionError("pc3d partition differs from the baseline")
 
 
-def _flat_cases(name, coords):
+def flat_x4(coords):
+    """pc3d's four FlatFormer partitions (13x13 windows, G = 144) of ``coords``."""
     from pc3d.ops import flat_window_partition
 
-    confs = [("x", False), ("x", True), ("y", False), ("y", True)]
-    impl = lambda: [tuple(flat_window_partition(coords, (1, GRID, GRID), 13, 144, a, s)) for a, s in confs]
-    base = lambda: [flat_baseline(coords, GRID, 13, 144, a, s) for a, s in confs]
-    check = lambda r, q: [_equal(x, y) for x, y in zip(r, q)]
-    return Case(SUITE, f"flat 13x13 G144 x4 {name} V={coords.shape[0]}", "pc3d.flat_window_partition", impl,
-                "torch argsort+cut", base, check, extra={"voxels": coords.shape[0]})
+    return [tuple(flat_window_partition(coords, (1, GRID, GRID), 13, 144, a, s)) for a, s in FLAT_ORDERS]
+
+
+def flat_x4_baseline(coords):
+    return [flat_baseline(coords, GRID, 13, 144, a, s) for a, s in FLAT_ORDERS]
+
+
+def check_flat_x4(r, q):
+    for x, y in zip(r, q):
+        equal_outputs(x, y)
+
+
+def dsvt_sets(coords):
+    """pc3d's DSVT rotated sets (12x12 windows, tau = 36): (indices, padding, set_window)."""
+    from pc3d.ops import rotated_set_partition
+
+    return tuple(rotated_set_partition(coords, (1, GRID, GRID), (1, 12, 12), 36))[:3]
+
+
+def dsvt_sets_baseline(coords):
+    return rotated_sets_baseline(coords, GRID, 12, 36)
+
+
+def sla_step(fn, q, k, v, grad, seg):
+    """A zero-argument forward + backward of attention ``fn`` on leaf tensors q, k, v (N, 4, 32) ->
+    [out, grad q, grad k, grad v]."""
+    def step():
+        for t in (q, k, v):
+            t.grad = None
+        out = fn(q, k, v, seg.offsets, seg.counts)
+        out.backward(grad)
+        return [out.detach(), q.grad.clone(), k.grad.clone(), v.grad.clone()]
+    return step
+
+
+def check_sla(a, b):
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4 * float(y.abs().max()))
+
+
+def sla_inputs(N):
+    """Seeded q, k, v (N, 4, 32) leaf tensors and the output gradient."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(N, 4, 32, generator=g).requires_grad_() for _ in range(3))
+    return q, k, v, torch.randn(N, 4, 32, generator=g)
+
+
+def _flat_cases(name, coords):
+    return Case(SUITE, f"flat 13x13 G144 x4 {name} V={coords.shape[0]}", "pc3d.flat_window_partition",
+                lambda: flat_x4(coords), "torch argsort+cut", lambda: flat_x4_baseline(coords), check_flat_x4,
+                extra={"voxels": coords.shape[0]})
 
 
 def _dsvt_case(name, coords):
-    from pc3d.ops import rotated_set_partition
-
-    impl = lambda: tuple(rotated_set_partition(coords, (1, GRID, GRID), (1, 12, 12), 36))[:3]
-    base = lambda: rotated_sets_baseline(coords, GRID, 12, 36)
-    return Case(SUITE, f"dsvt 12x12 tau36 {name} V={coords.shape[0]}", "pc3d.rotated_set_partition", impl,
-                "torch sort+gather", base, _equal, extra={"voxels": coords.shape[0]})
+    return Case(SUITE, f"dsvt 12x12 tau36 {name} V={coords.shape[0]}", "pc3d.rotated_set_partition",
+                lambda: dsvt_sets(coords), "torch sort+gather", lambda: dsvt_sets_baseline(coords), equal_outputs,
+                extra={"voxels": coords.shape[0]})
 
 
 def _sla_case(name, coords):
     from pc3d.ops import scattered_linear_attention, sort_by_window
 
     seg = sort_by_window(coords, (1, GRID, GRID), 12)
-    g = torch.Generator().manual_seed(0)
     N = coords.shape[0]
-    q, k, v = (torch.randn(N, 4, 32, generator=g).requires_grad_() for _ in range(3))
-    grad = torch.randn(N, 4, 32, generator=g)
-
-    def run(fn):
-        def step():
-            for t in (q, k, v):
-                t.grad = None
-            out = fn(q, k, v, seg.offsets, seg.counts)
-            out.backward(grad)
-            return out.detach(), q.grad.clone(), k.grad.clone(), v.grad.clone()
-        return step
-
-    def check(a, b):
-        for x, y in zip(a, b):
-            torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4 * float(y.abs().max()))
-
+    q, k, v, grad = sla_inputs(N)
     return Case(SUITE, f"sla C128 h4 win12 fwd+bwd {name} V={N}", "pc3d.scattered_linear_attention",
-                run(scattered_linear_attention), "torch index_add_", run(sla_baseline), check, repeats=3, warmup=1,
+                sla_step(scattered_linear_attention, q, k, v, grad, seg), "torch index_add_",
+                sla_step(sla_baseline, q, k, v, grad, seg), check_sla, repeats=3, warmup=1,
                 extra={"voxels": N, "windows": int(seg.offsets.numel())})
 
 
