@@ -17,7 +17,9 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "flatformer_voxel_id_stem_full_cpe": "FlatFormer", "scatterformer_voxel_id_slices_stem": "ScatterFormer",
           "dsvt_voxel_id_one_stage_full_cpe_stem": "DSVT", "dsvt_voxel_id_one_stage_full_cpe_stem_set144": "DSVT",
           "scatterformer_voxel_slices_stem": "ScatterFormer",
-          "scatterformer_voxel_id_slices_stem_full_cpe": "ScatterFormer"}
+          "scatterformer_voxel_id_slices_stem_full_cpe": "ScatterFormer",
+          "flatformer_voxel_id_full_cpe_lr15": "FlatFormer",
+          "scatterformer_voxel_id_slices_stem_full_cpe_lr15": "ScatterFormer"}
 # Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
 # options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
@@ -41,6 +43,9 @@ ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool
               "dsvt_voxel_id_one_stage_full_cpe": ("dsvt_voxel_id_full_cpe",
                                                    {"window_shape": ((8, 12, 12),), "pool_strides": (),
                                                     "num_blocks": 2})}
+# Learning-rate variants: name -> (the config it extends, its one-cycle peak rate). Same model, same iterations.
+PEAK_LR = {"flatformer_voxel_id_full_cpe_lr15": ("flatformer_voxel_id_full_cpe", 1.5e-3),
+           "scatterformer_voxel_id_slices_stem_full_cpe_lr15": ("scatterformer_voxel_id_slices_stem_full_cpe", 1.5e-3)}
 NAMES = tuple(STAGES)
 
 
@@ -72,6 +77,8 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
         # Same data, schedule, optimiser and evaluation: the budget is equal by construction.
         for key in ("train_cfg", "param_scheduler", "optim_wrapper", "train_dataloader", "val_dataloader",
                     "val_evaluator", "point_cloud_range"):
+            if key == "param_scheduler" and name in PEAK_LR:
+                continue  # checked below: the peak rate is all that differs
             assert cfg[key] == ref[key], (name, key)
         m, r = cfg.model, ref.model
         assert m.head == r.head and m.neck == r.neck, name
@@ -101,6 +108,12 @@ def test_equal_budget_and_same_detector_around_the_3d_stage():
         assert variant["backbone2d"].pop("in_channels") == 512, name
         del original["backbone2d"]["in_channels"]
         assert variant == original, name
+    # The learning-rate variants: the model of the config they extend, the same schedule but for its peak.
+    for name, (base, peak) in PEAK_LR.items():
+        assert cfgs[name].model == cfgs[base].model, name
+        schedule, original = [dict(s) for s in cfgs[name].param_scheduler], [dict(s) for s in ref.param_scheduler]
+        assert len(schedule) == len(original) == 1 and schedule[0].pop("eta_max") == peak, name
+        assert original[0].pop("eta_max") != peak and schedule == original, name
     assert ref.train_cfg.max_epochs == 6
 
 
