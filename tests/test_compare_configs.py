@@ -19,7 +19,9 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "scatterformer_voxel_slices_stem": "ScatterFormer",
           "scatterformer_voxel_id_slices_stem_full_cpe": "ScatterFormer",
           "flatformer_voxel_id_full_cpe_lr15": "FlatFormer",
-          "scatterformer_voxel_id_slices_stem_full_cpe_lr15": "ScatterFormer"}
+          "scatterformer_voxel_id_slices_stem_full_cpe_lr15": "ScatterFormer",
+          "flatformer_voxel_id_full_cpe_lr60": "FlatFormer",
+          "scatterformer_voxel_id_slices_stem_full_cpe_lr60": "ScatterFormer"}
 # Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
 # options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
@@ -45,7 +47,9 @@ ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool
                                                     "num_blocks": 2})}
 # Learning-rate variants: name -> (the config it extends, its one-cycle peak rate). Same model, same iterations.
 PEAK_LR = {"flatformer_voxel_id_full_cpe_lr15": ("flatformer_voxel_id_full_cpe", 1.5e-3),
-           "scatterformer_voxel_id_slices_stem_full_cpe_lr15": ("scatterformer_voxel_id_slices_stem_full_cpe", 1.5e-3)}
+           "scatterformer_voxel_id_slices_stem_full_cpe_lr15": ("scatterformer_voxel_id_slices_stem_full_cpe", 1.5e-3),
+           "flatformer_voxel_id_full_cpe_lr60": ("flatformer_voxel_id_full_cpe", 6e-3),
+           "scatterformer_voxel_id_slices_stem_full_cpe_lr60": ("scatterformer_voxel_id_slices_stem_full_cpe", 6e-3)}
 NAMES = tuple(STAGES)
 
 

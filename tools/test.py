@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Evaluate a trained pc3d detector: ``python tools/test.py CONFIG CHECKPOINT [--show-dir DIR]
-[--work-dir DIR] [--cfg-options k=v ...]``. Prints the metric table (Waymo AP/APH for the synthetic
-configs); with ``--show-dir`` writes a BEV PNG per evaluated frame."""
+[--work-dir DIR] [--precise-bn N] [--cfg-options k=v ...]``. Prints the metric table (Waymo AP/APH for the synthetic
+configs); with ``--show-dir`` writes a BEV PNG per evaluated frame; with ``--precise-bn N`` first recomputes the
+BatchNorm statistics over N training batches (``pc3d.engine.precise_bn``)."""
 import argparse
 import os
 import os.path as osp
@@ -24,6 +25,9 @@ def parse_args(argv=None):
                         help="'pytorch' under torchrun (tools/dist_test.sh), 'slurm' for one srun task per process")
     parser.add_argument("--fuse-conv-bn", action="store_true",
                         help="fold BatchNorm into the convolutions before testing (faster, same results)")
+    parser.add_argument("--precise-bn", type=int, default=0, metavar="N",
+                        help="recompute the BatchNorm statistics over N training batches before testing "
+                             "(pc3d.engine.PreciseBNHook)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config keys, e.g. test_dataloader.dataset.max_frames=10")
     args = parser.parse_args(argv)
@@ -46,6 +50,9 @@ def main(argv=None):
         cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [
             dict(type="BEVVisualizationHook", out_dir=osp.abspath(args.show_dir), score_threshold=args.show_score_thr,
                  pc_range=cfg.get("point_cloud_range"))]
+    if args.precise_bn:
+        cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [
+            dict(type="PreciseBNHook", num_batches=args.precise_bn, at_test=True)]
     if args.fuse_conv_bn:
         cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [dict(type="FuseConvBNHook")]
     from pc3d.engine import Runner, setup_distributed, teardown_distributed  # registers pc3d's hooks, ckpt fix
