@@ -6,10 +6,8 @@ over its last ~10 training batches, taken while the weights were still moving. R
 epoch with the final weights removes that noise (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021; detectron2's
 PreciseBN). Measured on the simulator comparison in configs/compare/README.md.
 """
-import random
 from typing import Iterable
 
-import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -17,17 +15,9 @@ from torch import nn
 
 from pc3d.registry import HOOKS
 
+from .resume import _rng_state, _set_rng_state  # the python / numpy / torch (/ CUDA) streams mid-epoch resume keeps
+
 _BN = nn.modules.batchnorm._BatchNorm
-
-
-def _rng_state():
-    return random.getstate(), np.random.get_state(), torch.get_rng_state()
-
-
-def _set_rng_state(state) -> None:
-    random.setstate(state[0])
-    np.random.set_state(state[1])
-    torch.set_rng_state(state[2])
 
 
 @torch.no_grad()
