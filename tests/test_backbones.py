@@ -64,6 +64,9 @@ def _make(name, **kw):
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, stem_kernel=(3, 3, 3),
                           **kw), (4, 24, 24)
+    if name == "flatformer_cos":  # Swin V2's scaled cosine attention
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, cosine_attention=True, **kw), (1, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -94,7 +97,7 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "dsvt_pillar", "dsvt_voxel",
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "dsvt_pillar", "dsvt_voxel",
          "dsvt_voxel_cpe", "dsvt_voxel_stem", "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe",
          "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]

@@ -21,7 +21,8 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "flatformer_voxel_id_full_cpe_lr15": "FlatFormer",
           "scatterformer_voxel_id_slices_stem_full_cpe_lr15": "ScatterFormer",
           "flatformer_voxel_id_full_cpe_lr60": "FlatFormer",
-          "scatterformer_voxel_id_slices_stem_full_cpe_lr60": "ScatterFormer"}
+          "scatterformer_voxel_id_slices_stem_full_cpe_lr60": "ScatterFormer",
+          "flatformer_voxel_id_full_cpe_cos": "FlatFormer"}
 # Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
 # options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
@@ -38,7 +39,8 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
             "dsvt_voxel_id_one_stage_full_cpe_stem_set144": ("dsvt_voxel_id_one_stage_full_cpe_stem",
                                                              {"set_size": 144}),
             "scatterformer_voxel_slices_stem": ("scatterformer_voxel_id_slices_stem", {"identity_init": False}),
-            "scatterformer_voxel_id_slices_stem_full_cpe": ("scatterformer_voxel_id_slices_stem", FULL_CPE)}
+            "scatterformer_voxel_id_slices_stem_full_cpe": ("scatterformer_voxel_id_slices_stem", FULL_CPE),
+            "flatformer_voxel_id_full_cpe_cos": ("flatformer_voxel_id_full_cpe", {"cosine_attention": True})}
 # Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),

@@ -22,6 +22,9 @@ for small-data training (configs/compare/README.md).
 ``stem_kernel=(kz, ky, kx)`` replaces the linear input projection with a conv stem (``conv_position.ConvStem``:
 full submanifold conv, BatchNorm, GELU; PTv3's embedding, the spconv baseline's first layer with GELU for
 ReLU). Not in the paper.
+
+``cosine_attention=True`` uses Swin V2's scaled cosine attention (``attention.GroupAttention``) in place of
+the dot product, so the attention logits stay bounded by a learned per-head temperature. Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -61,6 +64,7 @@ class FlatFormer(nn.Module):
         cpe_depthwise: the position encoding's conv is depthwise (True) or full C x C (False).
         cpe_every_layer: one position encoding before every layer instead of every block.
         stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
+        cosine_attention: scaled cosine attention instead of dot-product attention.
 
     forward(SparseVoxels feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x)) ->
     SparseVoxels feats (V, channels) on the same coords, spatial shape and batch.
@@ -70,7 +74,8 @@ class FlatFormer(nn.Module):
                  window_shape: Sequence[int] = (13, 13), group_size: int = 144, ffn_channels: int = 256,
                  identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
                  cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
-                 cpe_every_layer: bool = False, stem_kernel: Optional[Sequence[int]] = None):
+                 cpe_every_layer: bool = False, stem_kernel: Optional[Sequence[int]] = None,
+                 cosine_attention: bool = False):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
@@ -82,7 +87,8 @@ class FlatFormer(nn.Module):
         self.group_size = int(group_size)
         self.channels = self.out_channels = channels
         self.stem, self.input_proj = build_input_layer(in_channels, channels, stem_kernel)
-        self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init)
+        self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init,
+                                                    cosine_attention)
                                     for _ in range(num_blocks * len(PARTITIONS)))
         self.cpe_every_layer = bool(cpe_every_layer)
         num_cpes = len(self.layers) if self.cpe_every_layer else num_blocks
