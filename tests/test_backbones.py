@@ -81,6 +81,10 @@ def _make(name, **kw):
         return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
                              ffn_channels=32, grid_depth=4, cpe_kernel=(3, 3, 3), cpe_depthwise=False, **kw), \
             (4, 24, 24)
+    if name == "dsvt_voxel_cos":
+        return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=1,
+                    window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)], cosine_attention=True,
+                    **kw), (4, 24, 24)
     if name == "dsvt_voxel_stem":  # a conv stem on the first stage's grid, sharing the CPE's neighbour table
         return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=1,
                     window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)],
@@ -97,9 +101,9 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "dsvt_pillar", "dsvt_voxel",
-         "dsvt_voxel_cpe", "dsvt_voxel_stem", "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe",
-         "scatterformer_voxel_stem"]
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "dsvt_pillar",
+         "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
+         "scatterformer_voxel", "scatterformer_voxel_cpe", "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
@@ -120,7 +124,8 @@ def test_forward_backward_shapes(name):
     voxels = random_voxels([70, 45], shape, seed=1)
     voxels.feats.requires_grad_(True)
     out = model(voxels)
-    pooled = name.partition("+")[0].removesuffix("_cpe").removesuffix("_stem") in ("dsvt_voxel", "scatterformer_voxel")
+    base = name.partition("+")[0]
+    pooled = base.removesuffix("_cpe").removesuffix("_stem").removesuffix("_cos") in ("dsvt_voxel", "scatterformer_voxel")
     d_out = 1 if pooled else shape[0]
     assert out.spatial_shape == (d_out, shape[1], shape[2])
     assert out.feats.shape == (out.coords.shape[0], model.out_channels)
@@ -165,7 +170,8 @@ def test_batch_independence(name):
 
 
 @pytest.mark.parametrize("identity_init", [False, True])
-def test_flatformer_padding_duplicates_change_nothing(identity_init):
+@pytest.mark.parametrize("cosine", [False, True])
+def test_flatformer_padding_duplicates_change_nothing(identity_init, cosine):
     # One sample of 10 voxels: with G = 10 it is one full group; with G = 23 the same group is padded by
     # 13 repeated voxels. Attention over the same 10 real voxels must give the same outputs.
     voxels = random_voxels([10], (1, 24, 24), seed=5)
@@ -173,7 +179,8 @@ def test_flatformer_padding_duplicates_change_nothing(identity_init):
     for g in (10, 23):
         torch.manual_seed(0)
         model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
-                                            group_size=g, ffn_channels=32, identity_init=identity_init)).eval()
+                                            group_size=g, ffn_channels=32, identity_init=identity_init,
+                                            cosine_attention=cosine)).eval()
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
@@ -259,7 +266,8 @@ def test_flatformer_small_sample_in_batch_matches_alone():
 
 
 @pytest.mark.parametrize("identity_init", [False, True])
-def test_dsvt_set_padding_changes_nothing(identity_init):
+@pytest.mark.parametrize("cosine", [False, True])
+def test_dsvt_set_padding_changes_nothing(identity_init, cosine):
     # 20 voxels inside one 6 x 6 window (and one shifted 12 x 12 window): with tau = 20 one exact set, with
     # tau = 32 one set padded by 12 repeats (masked keys). Same attention, same outputs.
     voxels = random_voxels([20], (1, 24, 24), seed=7, extent=(1, 6, 6))
@@ -268,7 +276,7 @@ def test_dsvt_set_padding_changes_nothing(identity_init):
         torch.manual_seed(0)
         model = randomize_zeroed(DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2,
                                       window_shape=(6, 6), set_size=tau, shift=(0, 3, 3),
-                                      identity_init=identity_init)).eval()
+                                      identity_init=identity_init, cosine_attention=cosine)).eval()
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)

@@ -22,6 +22,9 @@ or, with ``cpe_depthwise=False``, full) in front of every block of every stage, 
 
 ``stem_kernel=(kz, ky, kx)`` replaces the linear input projection with a conv stem (``conv_position.ConvStem``:
 full submanifold conv, BatchNorm, GELU; PTv3's embedding) on the first stage's grid. Not in the paper.
+
+``cosine_attention=True`` uses Swin V2's scaled cosine attention (``attention.GroupAttention``) in the set
+attention. Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -77,6 +80,7 @@ class DSVT(nn.Module):
         cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block; None: none.
         cpe_depthwise: that encoding's conv is depthwise (True) or full C x C (False).
         stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
+        cosine_attention: scaled cosine attention instead of dot-product attention.
 
     forward(SparseVoxels feats (V, in_channels), coords (V, 4) int32 (b, z, y, x), grid (D, H, W)) ->
     SparseVoxels feats (V', C_last) on the grid pooled by ``prod(pool_strides)``.
@@ -86,7 +90,8 @@ class DSVT(nn.Module):
                  window_shape: Sequence = (12, 12), set_size=36, hybrid_factor: Sequence[int] = (1, 2, 2),
                  shift: Optional[Sequence] = None, pool_strides: Sequence[Sequence[int]] = (),
                  identity_init: bool = False, cpe_kernel: Optional[Sequence[int]] = None,
-                 cpe_depthwise: bool = True, stem_kernel: Optional[Sequence[int]] = None):
+                 cpe_depthwise: bool = True, stem_kernel: Optional[Sequence[int]] = None,
+                 cosine_attention: bool = False):
         super().__init__()
         check_cpe_options(cpe_kernel, cpe_depthwise)
         num_stages = len(pool_strides) + 1
@@ -112,7 +117,7 @@ class DSVT(nn.Module):
         for s in range(num_stages):
             c = self.channels[s]
             ndim = 3 if len(self.window_shape[s]) == 3 else 2
-            self.stages.append(nn.ModuleList(attention_layer(c, heads[s], ffn[s], identity_init)
+            self.stages.append(nn.ModuleList(attention_layer(c, heads[s], ffn[s], identity_init, cosine_attention)
                                              for _ in range(2 * self.num_blocks[s])))
             # A stage with one block never uses config 1, so it gets no position MLP for it.
             self.pos_mlps.append(nn.ModuleList(PositionMLP(ndim, c) for _ in range(min(2, self.num_blocks[s]))))
