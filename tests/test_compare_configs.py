@@ -22,7 +22,7 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "scatterformer_voxel_id_slices_stem_full_cpe_lr15": "ScatterFormer",
           "flatformer_voxel_id_full_cpe_lr60": "FlatFormer",
           "scatterformer_voxel_id_slices_stem_full_cpe_lr60": "ScatterFormer",
-          "flatformer_voxel_id_full_cpe_cos": "FlatFormer"}
+          "flatformer_voxel_id_full_cpe_cos": "FlatFormer", "flatformer_voxel_id_full_cpe_cos_lr60": "FlatFormer"}
 # Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
 # options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
@@ -51,7 +51,8 @@ ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool
 PEAK_LR = {"flatformer_voxel_id_full_cpe_lr15": ("flatformer_voxel_id_full_cpe", 1.5e-3),
            "scatterformer_voxel_id_slices_stem_full_cpe_lr15": ("scatterformer_voxel_id_slices_stem_full_cpe", 1.5e-3),
            "flatformer_voxel_id_full_cpe_lr60": ("flatformer_voxel_id_full_cpe", 6e-3),
-           "scatterformer_voxel_id_slices_stem_full_cpe_lr60": ("scatterformer_voxel_id_slices_stem_full_cpe", 6e-3)}
+           "scatterformer_voxel_id_slices_stem_full_cpe_lr60": ("scatterformer_voxel_id_slices_stem_full_cpe", 6e-3),
+           "flatformer_voxel_id_full_cpe_cos_lr60": ("flatformer_voxel_id_full_cpe_cos", 6e-3)}
 NAMES = tuple(STAGES)
 
 
