@@ -124,8 +124,8 @@ def test_forward_backward_shapes(name):
     voxels = random_voxels([70, 45], shape, seed=1)
     voxels.feats.requires_grad_(True)
     out = model(voxels)
-    base = name.partition("+")[0]
-    pooled = base.removesuffix("_cpe").removesuffix("_stem").removesuffix("_cos") in ("dsvt_voxel", "scatterformer_voxel")
+    base = name.partition("+")[0].removesuffix("_cpe").removesuffix("_stem").removesuffix("_cos")
+    pooled = base in ("dsvt_voxel", "scatterformer_voxel")
     d_out = 1 if pooled else shape[0]
     assert out.spatial_shape == (d_out, shape[1], shape[2])
     assert out.feats.shape == (out.coords.shape[0], model.out_channels)
