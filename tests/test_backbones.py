@@ -67,6 +67,9 @@ def _make(name, **kw):
     if name == "flatformer_cos":  # Swin V2's scaled cosine attention
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, cosine_attention=True, **kw), (1, 24, 24)
+    if name == "flatformer_mlp":  # DSVT's learned encoding of the in-window (x, y, z)
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, position_axes=("x", "y", "z"), position_encoding="mlp", **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -101,8 +104,8 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "dsvt_pillar",
-         "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
+NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "flatformer_mlp",
+         "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
          "scatterformer_voxel", "scatterformer_voxel_cpe", "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
@@ -186,8 +189,9 @@ def test_flatformer_padding_duplicates_change_nothing(identity_init, cosine):
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("encoding", ["sine", "mlp"])
 @pytest.mark.parametrize("axes", [("x", "y"), ("x", "y", "z")])
-def test_flatformer_z_position_tells_a_column_apart(axes):
+def test_flatformer_z_position_tells_a_column_apart(axes, encoding):
     # Two voxels of one column (same x, y; z 0 and 3) with the same features, and a neighbour that makes
     # the attention non-trivial. Only an encoding of z can give the two different outputs.
     coords = torch.tensor([[0, 0, 5, 5], [0, 3, 5, 5], [0, 1, 6, 5]], dtype=torch.int32)
@@ -195,7 +199,7 @@ def test_flatformer_z_position_tells_a_column_apart(axes):
     feats[1] = feats[0]
     torch.manual_seed(0)
     model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=4,
-                       ffn_channels=32, position_axes=axes).eval()
+                       ffn_channels=32, position_axes=axes, position_encoding=encoding).eval()
     with torch.no_grad():
         out = model(SparseVoxels(feats, coords, (4, 24, 24), 1)).feats
     differ = not torch.allclose(out[0], out[1], atol=1e-5)

@@ -1,5 +1,5 @@
-"""torch.export of the FlatFormer inference path (dot-product and cosine attention), checked against eager on
-real LiDAR scans."""
+"""torch.export of the FlatFormer inference path (dot-product and cosine attention; sinusoidal and learned
+in-window position encodings), checked against eager on real LiDAR scans."""
 import pytest
 import torch
 
@@ -20,13 +20,13 @@ def encode(scan, vfe, voxelizer):
     return voxels.feats, voxels.coords, voxels.spatial_shape
 
 
-@pytest.mark.parametrize("cosine", [False, True])
-def test_exported_flatformer_matches_eager_on_real_scans(real_scans, cosine):
+@pytest.mark.parametrize("cosine,position", [(False, "sine"), (True, "sine"), (False, "mlp")])
+def test_exported_flatformer_matches_eager_on_real_scans(real_scans, cosine, position):
     torch.manual_seed(0)
     voxelizer = DynamicVoxelizer(VOXEL, PC_RANGE)
     vfe = DynamicVFE(5, (32, 32), VOXEL, PC_RANGE).eval()
     backbone = FlatFormer(32, channels=32, num_heads=4, num_blocks=1, window_shape=(13, 13), group_size=144,
-                          ffn_channels=64, cosine_attention=cosine).eval()
+                          ffn_channels=64, cosine_attention=cosine, position_encoding=position).eval()
     scans = list(real_scans.values())
     feats, coords, shape = encode(scans[0], vfe, voxelizer)
     program = export_flatformer(backbone, shape, feats, coords)

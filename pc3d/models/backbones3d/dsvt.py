@@ -38,6 +38,7 @@ from .attention import attention_layer, init_transformer_weights, real_slot_inve
 from .conv_position import build_cpes, build_input_layer, check_cpe_options
 from .pooling import AttentionPooling
 from .sparse_depthwise import neighbor_tables
+from .window_position import PositionMLP, window_relative_position
 
 
 def _per_stage(value, num_stages: int, name: str):
@@ -47,18 +48,6 @@ def _per_stage(value, num_stages: int, name: str):
             raise ValueError(f"{name} needs one entry per stage ({num_stages}), got {len(value)}")
         return value
     return [value] * num_stages
-
-
-class PositionMLP(nn.Module):
-    """In-window position (V, ndim) float32 [x, y(, z)] (centred, in window units) -> (V, C)."""
-
-    def __init__(self, ndim: int, channels: int):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(ndim, channels), nn.LayerNorm(channels), nn.ReLU(inplace=True),
-                                 nn.Linear(channels, channels))
-
-    def forward(self, rel: torch.Tensor) -> torch.Tensor:
-        return self.net(rel)
 
 
 @MODELS.register_module()
@@ -153,13 +142,6 @@ class DSVT(nn.Module):
             shift = (0 if w1[0] >= spatial_shape[0] else w1[0] // 2, w[1] // 2, w[2] // 2)
         return w1, shift
 
-    def _relative_position(self, coords: torch.Tensor, window, shift, ndim: int) -> torch.Tensor:
-        """(V, ndim) in-window position [x, y(, z)] centred on the window and divided by its size."""
-        c = coords[:, 1:].long() + torch.tensor(shift, device=coords.device)
-        w = torch.tensor(window, device=coords.device)
-        rel = ((c % w).float() - (w.float() - 1) / 2) / w.float()  # (V, 3) in z, y, x
-        return rel[:, [2, 1, 0]][:, :ndim]
-
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
         from pc3d.ops import rotated_set_partition
 
@@ -181,7 +163,7 @@ class DSVT(nn.Module):
                 for cfg in range(len(self.pos_mlps[s])):
                     window, shift = self._config(s, cfg, shape)
                     sets = rotated_set_partition(coords, shape, window, self.set_size[s], shift=shift)
-                    pos = self.pos_mlps[s][cfg](self._relative_position(coords, window, shift, ndim))
+                    pos = self.pos_mlps[s][cfg](window_relative_position(coords, window, shift, ndim))
                     configs.append([(sets.indices[o], real_slot_inverse(sets.indices[o], sets.padding_mask[o], num),
                                      sets.padding_mask[o], pos) for o in range(2)])
                 table = tables.pop() if cpes else None

@@ -25,6 +25,12 @@ ReLU). Not in the paper.
 
 ``cosine_attention=True`` uses Swin V2's scaled cosine attention (``attention.GroupAttention``) in place of
 the dot product, so the attention logits stay bounded by a learned per-head temperature. Not in the paper.
+
+``position_encoding='mlp'`` replaces the sinusoidal encoding of absolute position by DSVT's learned one: an MLP
+of the voxel's offset from the centre of its 13 x 13 window (``window_position``; the window spans the whole
+height for z), one MLP for the unshifted and one for the shifted windows. Why: the sinusoid at C = 64 spends
+most of its channels on wavelengths far longer than a window, so inside a group they are nearly constant;
+DSVT-V, whose encoding this is, is the comparison's steadiest transformer. Not in the paper.
 """
 from typing import Optional, Sequence
 
@@ -37,11 +43,14 @@ from ..structures import SparseVoxels
 from .attention import attention_layer, init_transformer_weights, sinusoidal_position, zero_init_branches
 from .conv_position import build_cpes, build_input_layer, check_cpe_options
 from .sparse_depthwise import neighbor_tables
+from .window_position import PositionMLP, window_relative_position
 
 # The four partitions of a block, in order: (axis, shift).
 PARTITIONS = (("x", False), ("x", True), ("y", False), ("y", True))
 # Column of each position axis in the (b, z, y, x) voxel coordinates.
 COORD_COLUMN = {"x": 3, "y": 2, "z": 1}
+# Axes the learned in-window encoding can take (window_relative_position's column order).
+MLP_POSITION_AXES = (("x", "y"), ("x", "y", "z"))
 
 
 @MODELS.register_module()
@@ -58,7 +67,10 @@ class FlatFormer(nn.Module):
         ffn_channels: hidden width of each layer's GELU FFN.
         identity_init: pre-norm layers that start as the identity (see the module docstring) instead of
             the paper's post-norm layers.
-        position_axes: voxel axes of the sinusoidal position encoding, from 'x', 'y', 'z'.
+        position_axes: voxel axes of the position encoding, from 'x', 'y', 'z' (with 'mlp': ('x', 'y') or
+            ('x', 'y', 'z')).
+        position_encoding: 'sine' (the paper's sin/cos of absolute position) or 'mlp' (DSVT's learned
+            encoding of the in-window position, see the module docstring).
         cpe_kernel: (kz, ky, kx) odd kernel of a conv position encoding before every block (see the module
             docstring); None: none, as in the paper.
         cpe_depthwise: the position encoding's conv is depthwise (True) or full C x C (False).
@@ -75,13 +87,20 @@ class FlatFormer(nn.Module):
                  identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
                  cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
                  cpe_every_layer: bool = False, stem_kernel: Optional[Sequence[int]] = None,
-                 cosine_attention: bool = False):
+                 cosine_attention: bool = False, position_encoding: str = "sine"):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
             raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, "
                              f"got {tuple(position_axes)}")
         check_cpe_options(cpe_kernel, cpe_depthwise, cpe_every_layer=cpe_every_layer)
+        if position_encoding not in ("sine", "mlp"):
+            raise ValueError(f"position_encoding must be 'sine' or 'mlp', got {position_encoding!r}")
+        if position_encoding == "mlp" and tuple(position_axes) not in MLP_POSITION_AXES:
+            raise ValueError(f"position_encoding='mlp' takes position_axes {MLP_POSITION_AXES[0]} or "
+                             f"{MLP_POSITION_AXES[1]}, got {tuple(position_axes)}")
+        self.position_encoding = position_encoding
+        self.position_ndim = len(position_axes)
         self.position_columns = [COORD_COLUMN[a] for a in position_axes]
         self.window_shape = tuple(int(w) for w in window_shape)
         self.group_size = int(group_size)
@@ -93,6 +112,9 @@ class FlatFormer(nn.Module):
         self.cpe_every_layer = bool(cpe_every_layer)
         num_cpes = len(self.layers) if self.cpe_every_layer else num_blocks
         self.cpes = build_cpes(num_cpes, channels, cpe_kernel, cpe_depthwise)
+        # One learned encoding for the unshifted windows, one for the shifted ones (as DSVT's two configs).
+        self.pos_mlps = (nn.ModuleList(PositionMLP(self.position_ndim, channels) for _ in range(2))
+                         if position_encoding == "mlp" else None)
         init_transformer_weights(self)
         if identity_init:
             zero_init_branches([m for layer in self.layers for m in layer.branch_outputs()])
@@ -110,6 +132,18 @@ class FlatFormer(nn.Module):
             out.append((p.indices, p.inverse, p.padding_mask))
         return out
 
+    def positions(self, coords: torch.Tensor, spatial_shape):
+        """coords (V, 4) int32 -> (unshifted, shifted) position encodings, each (V, channels) float32."""
+        if self.pos_mlps is None:
+            pos = sinusoidal_position(coords[:, self.position_columns].float(), self.channels)
+            return pos, pos
+        wy, wx = self.window_shape
+        depth = int(spatial_shape[0]) if len(spatial_shape) == 3 else 1
+        # The same shift the partition applies (half a window in x and y), so offsets are within its windows.
+        shifts = ((0, 0, 0), (0, wy // 2, wx // 2))
+        return tuple(mlp(window_relative_position(coords, (depth, wy, wx), shift, self.position_ndim))
+                     for mlp, shift in zip(self.pos_mlps, shifts))
+
     def forward_features(self, feats: torch.Tensor, coords: torch.Tensor, spatial_shape) -> torch.Tensor:
         """feats (V, in_channels) float32, coords (V, 4) int32 (b, z, y, x) -> (V, channels)."""
         if coords.shape[0] == 0:
@@ -120,13 +154,13 @@ class FlatFormer(nn.Module):
         x = self.stem(feats, tables[0]) if self.stem is not None else self.input_proj(feats)
         table = tables[-1] if self.cpes is not None else None
         parts = self.partitions(coords, spatial_shape)
-        pos = sinusoidal_position(coords[:, self.position_columns].float(), self.channels)
+        pos = self.positions(coords, spatial_shape)
         for i, layer in enumerate(self.layers):
             block, part = divmod(i, len(PARTITIONS))
             if table is not None and (self.cpe_every_layer or part == 0):
                 x = self.cpes[i if self.cpe_every_layer else block](x, table)
             indices, inverse, padding_mask = parts[part]
-            x = layer(x, pos, indices, inverse, padding_mask)
+            x = layer(x, pos[PARTITIONS[part][1]], indices, inverse, padding_mask)
         return x
 
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
