@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Train a pc3d detector: ``python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...]
-[--resume [CKPT]] [--launcher none|pytorch|slurm] [--amp] [--seed N] [--deterministic]``.
+[--resume [CKPT]] [--launcher none|pytorch|slurm] [--amp] [--seed N] [--init-seed N] [--deterministic]``.
 
 Multi-process: ``torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch`` (or
 ``tools/dist_train.sh CONFIG N``); the backend follows the device (nccl on CUDA, gloo on CPU).
@@ -30,6 +30,9 @@ def parse_args(argv=None):
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
                         help="'pytorch' for torchrun multi-process training, 'slurm' for one srun task per process")
     parser.add_argument("--seed", type=int, default=None, help="random seed (overrides randomness.seed)")
+    parser.add_argument("--init-seed", type=int, default=None,
+                        help="start from the weights seed N would give, with --seed's data order and augmentation "
+                             "(which of the two makes a run good or bad); default: the run's seed")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic algorithms (randomness.deterministic=True): bit-identical reruns")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
@@ -89,6 +92,10 @@ def main(argv=None):
     from pc3d.engine import Runner, setup_distributed, teardown_distributed  # registers pc3d's hooks, ckpt fix
 
     setup_distributed(cfg)  # backend by device; on CPU the process group is created here
+    if args.init_seed is not None:
+        from pc3d.engine.init_seed import use_init_seed
+
+        print(f"--init-seed {args.init_seed}: initial weights from {use_init_seed(cfg, args.init_seed)}")
     runner = Runner.from_cfg(cfg)
     runner.train()
     teardown_distributed()
