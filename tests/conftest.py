@@ -37,3 +37,14 @@ def real_scans():
     if not files:
         pytest.skip(f"no real LiDAR scans at {REAL_LIDAR_DIR} (../shared is absent)")
     return {f.stem: torch.from_numpy(np.fromfile(f, dtype=np.float32).reshape(-1, 5)) for f in files}
+
+
+@pytest.fixture
+def restore_torch_flags():
+    """Puts torch's deterministic-algorithms flag and thread count back after a test that changes them."""
+    import torch
+
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)

@@ -12,14 +12,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_utils import assert_state_equal, losses, make_tiny_dataset, model_state, train_in_process, write_tiny_config  # noqa: E402,E501
 
 
-@pytest.fixture
-def restore_torch_flags():
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    yield
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_num_threads(threads)
-
-
 def test_same_seed_bit_identical_losses_and_weights(tmp_path, restore_torch_flags):
     torch.set_num_threads(1)
     data = make_tiny_dataset(tmp_path / "data", n_train=6, n_val=1)

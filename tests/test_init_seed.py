@@ -13,15 +13,6 @@ from engine_utils import (assert_state_equal, load_state_dict, losses, make_tiny
                           train_in_process, write_tiny_config)
 
 
-@pytest.fixture
-def one_thread():
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_num_threads(threads)
-
-
 def _runner_initial_weights(cfg_path, seed, work_dir):
     """The weights a Runner seeded with ``seed`` builds (before any training)."""
     from mmengine.config import Config
@@ -33,7 +24,8 @@ def _runner_initial_weights(cfg_path, seed, work_dir):
     return {k: v.detach().clone() for k, v in Runner.from_cfg(cfg).model.state_dict().items()}
 
 
-def test_init_seed_splits_weights_from_data(tmp_path, one_thread):
+def test_init_seed_splits_weights_from_data(tmp_path, restore_torch_flags):
+    torch.set_num_threads(1)
     data = make_tiny_dataset(tmp_path / "data", n_train=6, n_val=1)
     cfg = write_tiny_config(tmp_path / "cfg.py", data, max_epochs=1, ckpt_interval=100)
     runs = {}

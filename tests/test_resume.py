@@ -17,14 +17,6 @@ from engine_utils import (ROOT, assert_state_equal, load_state_dict, make_tiny_d
                           run_tool, tool_env, train_in_process, write_tiny_config)
 
 
-@pytest.fixture
-def restore_torch_flags():
-    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    yield
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_num_threads(threads)
-
-
 def _truncate(src, dst, keep=0.5):
     data = Path(src).read_bytes()
     Path(dst).write_bytes(data[: int(len(data) * keep)])

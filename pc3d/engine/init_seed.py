@@ -15,6 +15,8 @@ import random
 import numpy as np
 import torch
 
+from pc3d.fileio import atomic_write
+
 
 def initial_state_dict(cfg, seed: int) -> dict:
     """The model state_dict a Runner seeded with ``seed`` starts training from (CPU tensors)."""
@@ -54,8 +56,6 @@ def use_init_seed(cfg, seed: int) -> str:
     rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))
     os.makedirs(cfg.work_dir, exist_ok=True)
     path = osp.join(cfg.work_dir, f"init_seed{seed}_rank{rank}.pth")
-    tmp = path + ".tmp"
-    torch.save({"state_dict": state, "meta": {"init_seed": int(seed)}}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save({"state_dict": state, "meta": {"init_seed": int(seed)}}, fh))
     cfg.load_from = path
     return path

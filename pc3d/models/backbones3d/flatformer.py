@@ -101,7 +101,6 @@ class FlatFormer(nn.Module):
         if position_encoding == "mlp" and tuple(position_axes) not in MLP_POSITION_AXES:
             raise ValueError(f"position_encoding='mlp' takes position_axes {MLP_POSITION_AXES[0]} or "
                              f"{MLP_POSITION_AXES[1]}, got {tuple(position_axes)}")
-        self.position_encoding = position_encoding
         self.position_ndim = len(position_axes)
         self.position_columns = [COORD_COLUMN[a] for a in position_axes]
         self.window_shape = tuple(int(w) for w in window_shape)
