@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Train a pc3d detector: ``python tools/train.py CONFIG [--work-dir DIR] [--cfg-options k=v ...]
-[--resume [CKPT]] [--launcher none|pytorch|slurm] [--amp] [--seed N] [--init-seed N] [--deterministic]``.
+[--resume [CKPT]] [--launcher none|pytorch|slurm] [--amp] [--seed N] [--init-seed N [--init-seed-modules M ...]]
+[--deterministic]``.
 
 Multi-process: ``torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch`` (or
 ``tools/dist_train.sh CONFIG N``); the backend follows the device (nccl on CUDA, gloo on CPU).
@@ -33,11 +34,16 @@ def parse_args(argv=None):
     parser.add_argument("--init-seed", type=int, default=None,
                         help="start from the weights seed N would give, with --seed's data order and augmentation "
                              "(which of the two makes a run good or bad); default: the run's seed")
+    parser.add_argument("--init-seed-modules", nargs="+", default=None, metavar="MODULE",
+                        help="with --init-seed: only these modules (e.g. backbone3d head.task_heads) take that "
+                             "seed's weights, the rest --seed's own")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic algorithms (randomness.deterministic=True): bit-identical reruns")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="override config keys, e.g. train_cfg.max_epochs=2 model.head.min_radius=3")
     args = parser.parse_args(argv)
+    if args.init_seed_modules and args.init_seed is None:
+        parser.error("--init-seed-modules needs --init-seed")
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = "0"
     return args
@@ -95,7 +101,8 @@ def main(argv=None):
     if args.init_seed is not None:
         from pc3d.engine.init_seed import use_init_seed
 
-        print(f"--init-seed {args.init_seed}: initial weights from {use_init_seed(cfg, args.init_seed)}")
+        path = use_init_seed(cfg, args.init_seed, args.init_seed_modules)
+        print(f"--init-seed {args.init_seed}: initial weights from {path}")
     runner = Runner.from_cfg(cfg)
     runner.train()
     teardown_distributed()
