@@ -7,7 +7,7 @@ import torch
 
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
 from pc3d.models.backbones3d.attention import sinusoidal_position
-from pc3d.models.backbones3d.conv_position import ConvStem
+from pc3d.models.backbones3d.conv_position import ConvPositionEncoding, ConvStem
 from pc3d.models.backbones3d.pooling import pool_coords
 from pc3d.models.backbones3d.sparse_depthwise import (DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table,
                                                       neighbor_tables)
@@ -70,6 +70,10 @@ def _make(name, **kw):
     if name == "flatformer_mlp":  # DSVT's learned encoding of the in-window (x, y, z)
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, position_axes=("x", "y", "z"), position_encoding="mlp", **kw), (4, 24, 24)
+    if name == "flatformer_bn":  # BatchNorm between the full CPE's conv and its linear
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_batchnorm=True,
+                          **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -105,7 +109,7 @@ def _make(name, **kw):
 
 
 NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "flatformer_mlp",
-         "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
+         "flatformer_bn", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
          "scatterformer_voxel", "scatterformer_voxel_cpe", "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
@@ -249,6 +253,8 @@ def test_sinusoidal_position_layout_and_errors():
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3))
     with pytest.raises(ValueError, match="cpe_every_layer=True shape the conv position encoding: set cpe_kernel"):
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_every_layer=True)
+    with pytest.raises(ValueError, match="cpe_batchnorm=True shape the conv position encoding: set cpe_kernel"):
+        FlatFormer(C_IN, channels=16, num_heads=2, cpe_batchnorm=True)
     with pytest.raises(ValueError, match="cpe_depthwise=False shape the conv position encoding: set cpe_kernel"):
         ScatterFormer(C_IN, channels=16, num_heads=2, cpe_depthwise=False)
     with pytest.raises(ValueError, match=r"cpe_kernel must be \(kz, ky, kx\), got \(3,\)"):
@@ -485,3 +491,25 @@ def test_sparseconv_benchmark_baseline_computes_the_same_conv(depthwise):
     with torch.no_grad():
         torch.testing.assert_close(gather_all(voxels.feats, table, conv.weight, depthwise), conv(voxels.feats, table),
                                    atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_cpe_batchnorm_makes_the_branch_independent_of_the_conv_weights_scale(batchnorm):
+    # The reason for cpe_batchnorm: the branch's size must not follow the conv weights' norm (which
+    # AdamW grows in the small-data runs). Scaling the conv by 10 moves the branch tenfold without
+    # BatchNorm and leaves it unchanged with it (training mode: batch statistics).
+    voxels = random_voxels([40, 30], (4, 24, 24), seed=6)
+    torch.manual_seed(0)
+    cpe = ConvPositionEncoding(C_IN, (3, 3, 3), depthwise=False, batchnorm=batchnorm).train()
+    table = neighbor_table(voxels.coords, voxels.spatial_shape, cpe.conv.offsets)
+    with torch.no_grad():
+        before = cpe(voxels.feats, table) - voxels.feats
+        for p in cpe.conv.parameters():
+            p.mul_(10.0)
+        after = cpe(voxels.feats, table) - voxels.feats
+    assert before.abs().max() > 1e-3
+    if batchnorm:  # equal but for BatchNorm's eps, against a tenfold change without it
+        torch.testing.assert_close(after, before, atol=2e-3, rtol=2e-3)
+    else:
+        bias = cpe.proj.bias.detach()  # the linear's bias is not scaled with the conv
+        torch.testing.assert_close(after - bias, 10.0 * (before - bias), atol=1e-4, rtol=1e-4)

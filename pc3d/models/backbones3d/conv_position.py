@@ -6,6 +6,12 @@ occupies the cells around it, the fine geometry a window's sinusoidal or learned
 ScatterFormer papers; measured in configs/compare/README.md. Under ``identity_init`` the backbones start
 the linear at zero, so the encoding starts as the identity too.
 
+``batchnorm=True`` (``cpe_batchnorm`` in FlatFormer) puts a BatchNorm between the conv and the linear,
+``x + Linear(BN(Conv(LN(x))))``, so the conv's output no longer grows with its weights (as each conv of the
+spconv baseline, which is followed by BatchNorm). Why: in FlatFormer's small-data runs this full conv's branch
+ends 3.4-4.5 x the RMS of the features it adds to, and the larger it ends the worse the run
+(configs/compare/README.md). Not in PTv3.
+
 ``ConvStem`` is the same full conv used once, in place of a backbone's linear input projection (PTv3's
 embedding), with BatchNorm and GELU instead of the residual; all three backbones take it as ``stem_kernel``.
 """
@@ -33,18 +39,22 @@ def check_cpe_options(cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool, 
 class ConvPositionEncoding(nn.Module):
     """``x + Linear(Conv(LN(x)))`` on a voxel list, Conv a depthwise or full submanifold conv: (V, C) -> (V, C).
 
+    With ``batchnorm``: ``x + Linear(BN(Conv(LN(x))))`` (see the module docstring).
+
     forward(feats (V, C), table (V, K) from ``neighbor_table`` with ``self.conv.offsets``).
     """
 
-    def __init__(self, channels: int, kernel_size: Sequence[int], depthwise: bool = True):
+    def __init__(self, channels: int, kernel_size: Sequence[int], depthwise: bool = True, batchnorm: bool = False):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
         self.conv = DepthwiseSubmConv(channels, kernel_size) if depthwise else \
             SubmConv(channels, channels, kernel_size)
+        # BatchNorm over all voxels of the batch, as ConvStem's (a per-voxel norm would erase occupancy).
+        self.out_norm = nn.BatchNorm1d(channels) if batchnorm else nn.Identity()
         self.proj = nn.Linear(channels, channels)
 
     def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        return feats + self.proj(self.conv(self.norm(feats), table))
+        return feats + self.proj(self.out_norm(self.conv(self.norm(feats), table)))
 
 
 class ConvStem(nn.Module):
@@ -78,8 +88,10 @@ def build_input_layer(in_channels: int, channels: int, stem_kernel: Optional[Seq
     return None, nn.Linear(in_channels, channels) if in_channels != channels else nn.Identity()
 
 
-def build_cpes(count: int, channels: int, cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool):
+def build_cpes(count: int, channels: int, cpe_kernel: Optional[Sequence[int]], cpe_depthwise: bool,
+               cpe_batchnorm: bool = False):
     """``count`` encodings in a ModuleList, or None without a kernel."""
     if cpe_kernel is None:
         return None
-    return nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel, cpe_depthwise) for _ in range(count))
+    return nn.ModuleList(ConvPositionEncoding(channels, cpe_kernel, cpe_depthwise, cpe_batchnorm)
+                         for _ in range(count))

@@ -77,6 +77,7 @@ class FlatFormer(nn.Module):
             docstring); None: none, as in the paper.
         cpe_depthwise: the position encoding's conv is depthwise (True) or full C x C (False).
         cpe_every_layer: one position encoding before every layer instead of every block.
+        cpe_batchnorm: BatchNorm between the position encoding's conv and its linear (``conv_position``).
         stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
         cosine_attention: scaled cosine attention instead of dot-product attention.
 
@@ -89,13 +90,13 @@ class FlatFormer(nn.Module):
                  identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
                  cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
                  cpe_every_layer: bool = False, stem_kernel: Optional[Sequence[int]] = None,
-                 cosine_attention: bool = False, position_encoding: str = "sine"):
+                 cosine_attention: bool = False, position_encoding: str = "sine", cpe_batchnorm: bool = False):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
             raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, "
                              f"got {tuple(position_axes)}")
-        check_cpe_options(cpe_kernel, cpe_depthwise, cpe_every_layer=cpe_every_layer)
+        check_cpe_options(cpe_kernel, cpe_depthwise, cpe_every_layer=cpe_every_layer, cpe_batchnorm=cpe_batchnorm)
         if position_encoding not in ("sine", "mlp"):
             raise ValueError(f"position_encoding must be 'sine' or 'mlp', got {position_encoding!r}")
         if position_encoding == "mlp" and tuple(position_axes) not in MLP_POSITION_AXES:
@@ -112,7 +113,7 @@ class FlatFormer(nn.Module):
                                     for _ in range(num_blocks * len(PARTITIONS)))
         self.cpe_every_layer = bool(cpe_every_layer)
         num_cpes = len(self.layers) if self.cpe_every_layer else num_blocks
-        self.cpes = build_cpes(num_cpes, channels, cpe_kernel, cpe_depthwise)
+        self.cpes = build_cpes(num_cpes, channels, cpe_kernel, cpe_depthwise, cpe_batchnorm)
         # One learned encoding for the unshifted windows, one for the shifted ones (as DSVT's two configs).
         self.pos_mlps = (nn.ModuleList(PositionMLP(self.position_ndim, channels) for _ in range(2))
                          if position_encoding == "mlp" else None)
