@@ -12,6 +12,8 @@ features).
 of every block, or of every layer with ``cpe_every_layer=True`` (PTv3 has one per attention layer); its
 conv is depthwise (``cpe_depthwise=True``, the default) or full. Not in the paper. Cost forward + backward
 per 19k voxels (a 2-frame batch of configs/compare) on one busy CPU core: depthwise 0.24 s, full 0.41 s.
+``cpe_batchnorm=True`` puts BatchNorm between that conv and its linear (``conv_position``); not in the paper,
+off by default (measured in configs/compare/README.md: it does not steady FlatFormer's seeds).
 
 ``identity_init=True`` swaps the post-norm layers for pre-norm residual ones whose branches start at zero,
 so the untrained backbone passes the encoder's features through unchanged (their scale, which says how
