@@ -35,7 +35,7 @@ def parse_args(argv=None):
                         help="start from the weights seed N would give, with --seed's data order and augmentation "
                              "(which of the two makes a run good or bad); default: the run's seed")
     parser.add_argument("--init-seed-modules", nargs="+", default=None, metavar="MODULE",
-                        help="with --init-seed: only these modules (e.g. backbone3d head.task_heads) take that "
+                        help="with --init-seed: only these modules (e.g. backbone3d head.heatmap) take that "
                              "seed's weights, the rest --seed's own")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic algorithms (randomness.deterministic=True): bit-identical reruns")
