@@ -11,8 +11,8 @@ the linear at zero, so the encoding starts as the identity too.
 spconv baseline, which is followed by BatchNorm). Why: in FlatFormer's small-data runs this full conv's branch
 ends 3.4-4.5 x the RMS of the features it adds to, and the larger it ends the worse the run
 (configs/compare/README.md). Measured there: the branch shrinks to a third and FlatFormer's bad seed stays
-bad (seed 3 0.456 against 0.436, seed 2 0.529 against 0.519), so the large branch goes with a bad run without
-making it. Off by default; not in PTv3.
+bad (seed 3 0.456 against 0.436), and over seeds 0, 2, 3, 4 the mean moves -0.007: the large branch goes with a bad
+run without making it. Off by default; not in PTv3.
 
 ``ConvStem`` is the same full conv used once, in place of a backbone's linear input projection (PTv3's
 embedding), with BatchNorm and GELU instead of the residual; all three backbones take it as ``stem_kernel``.
