@@ -74,6 +74,11 @@ def _make(name, **kw):
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_batchnorm=True,
                           **kw), (4, 24, 24)
+    if name == "flatformer_cpe2":  # DSVT-V's layout: stem, a full CPE every two layers, learned (x, y, z)
+        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
+                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_interval=2,
+                          stem_kernel=(3, 3, 3), position_axes=("x", "y", "z"), position_encoding="mlp",
+                          **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -109,7 +114,7 @@ def _make(name, **kw):
 
 
 NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "flatformer_mlp",
-         "flatformer_bn", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
+         "flatformer_bn", "flatformer_cpe2", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
          "scatterformer_voxel", "scatterformer_voxel_cpe", "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
@@ -210,7 +215,7 @@ def test_flatformer_z_position_tells_a_column_apart(axes, encoding):
     assert differ == ("z" in axes)
 
 
-@pytest.mark.parametrize("cpe", [None, "depthwise", "full", "full every layer", "stem"])
+@pytest.mark.parametrize("cpe", [None, "depthwise", "full", "full every layer", "full every 2 layers", "stem"])
 def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
     # Groups of one voxel: the attention alone never mixes voxels. With a conv position encoding before
     # the block (or every layer), or a conv stem, a voxel sees the 3 x 3 x 3 cells around it: a change to a
@@ -223,9 +228,10 @@ def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
                                         cpe_kernel=(3, 3, 3) if cpe not in (None, "stem") else None,
                                         cpe_depthwise=cpe in (None, "depthwise", "stem"),
                                         cpe_every_layer=cpe == "full every layer",
+                                        cpe_interval=2 if cpe == "full every 2 layers" else None,
                                         stem_kernel=(3, 3, 3) if cpe == "stem" else None)).eval()
     if cpe not in (None, "stem"):
-        assert len(model.cpes) == (4 if cpe == "full every layer" else 1)
+        assert len(model.cpes) == {"full every layer": 4, "full every 2 layers": 2}.get(cpe, 1)
     outs = []
     with torch.no_grad():
         for changed in (None, 1, 2):
@@ -235,6 +241,25 @@ def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
             outs.append(model(SparseVoxels(f, coords, (4, 24, 24), 1)).feats[0])
     assert (not torch.allclose(outs[0], outs[1], atol=1e-5)) == bool(cpe)
     torch.testing.assert_close(outs[0], outs[2], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("every_layer, interval, expected", [
+    (False, None, "c0 l0 l1 l2 l3 c1 l4 l5 l6 l7"),
+    (True, None, "c0 l0 c1 l1 c2 l2 c3 l3 c4 l4 c5 l5 c6 l6 c7 l7"),
+    (False, 2, "c0 l0 l1 c1 l2 l3 c2 l4 l5 c3 l6 l7"),
+    (False, 3, "c0 l0 l1 l2 c1 l3 l4 l5 c2 l6 l7"),
+])
+def test_flatformer_position_encodings_sit_every_interval_layers(every_layer, interval, expected):
+    # Two blocks (8 layers): the order in which the encodings and the layers run.
+    torch.manual_seed(0)
+    model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(5, 5), group_size=12,
+                       ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_every_layer=every_layer, cpe_interval=interval)
+    calls = []
+    for kind, modules in (("c", model.cpes), ("l", model.layers)):
+        for i, m in enumerate(modules):
+            m.register_forward_pre_hook(lambda _m, _a, name=f"{kind}{i}": calls.append(name))
+    model(random_voxels([30], (4, 24, 24), seed=2))
+    assert " ".join(calls) == expected
 
 
 def test_sinusoidal_position_layout_and_errors():
@@ -255,6 +280,13 @@ def test_sinusoidal_position_layout_and_errors():
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_every_layer=True)
     with pytest.raises(ValueError, match="cpe_batchnorm=True shape the conv position encoding: set cpe_kernel"):
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_batchnorm=True)
+    with pytest.raises(ValueError, match="cpe_interval=True shape the conv position encoding: set cpe_kernel"):
+        FlatFormer(C_IN, channels=16, num_heads=2, cpe_interval=2)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="cpe_interval must be a positive int"):
+            FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3, 3), cpe_interval=bad)
+    with pytest.raises(ValueError, match="not set with cpe_every_layer"):
+        FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3, 3), cpe_interval=2, cpe_every_layer=True)
     with pytest.raises(ValueError, match="cpe_depthwise=False shape the conv position encoding: set cpe_kernel"):
         ScatterFormer(C_IN, channels=16, num_heads=2, cpe_depthwise=False)
     with pytest.raises(ValueError, match=r"cpe_kernel must be \(kz, ky, kx\), got \(3,\)"):

@@ -23,7 +23,8 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "flatformer_voxel_id_full_cpe_lr60": "FlatFormer",
           "scatterformer_voxel_id_slices_stem_full_cpe_lr60": "ScatterFormer",
           "flatformer_voxel_id_full_cpe_cos": "FlatFormer", "flatformer_voxel_id_full_cpe_cos_lr60": "FlatFormer",
-          "flatformer_voxel_id_full_cpe_mlp": "FlatFormer", "flatformer_voxel_id_full_cpe_cos_bn": "FlatFormer"}
+          "flatformer_voxel_id_full_cpe_mlp": "FlatFormer", "flatformer_voxel_id_full_cpe_cos_bn": "FlatFormer",
+          "flatformer_voxel_id_stem_cpe2_mlp": "FlatFormer"}
 # Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
 # options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
@@ -44,7 +45,10 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
             "flatformer_voxel_id_full_cpe_cos": ("flatformer_voxel_id_full_cpe", {"cosine_attention": True}),
             "flatformer_voxel_id_full_cpe_mlp": ("flatformer_voxel_id_full_cpe",
                                                  {"position_encoding": "mlp", "position_axes": ("x", "y", "z")}),
-            "flatformer_voxel_id_full_cpe_cos_bn": ("flatformer_voxel_id_full_cpe_cos", {"cpe_batchnorm": True})}
+            "flatformer_voxel_id_full_cpe_cos_bn": ("flatformer_voxel_id_full_cpe_cos", {"cpe_batchnorm": True}),
+            "flatformer_voxel_id_stem_cpe2_mlp": ("flatformer_voxel_id_stem_full_cpe",
+                                                  {"cpe_interval": 2, "position_encoding": "mlp",
+                                                   "position_axes": ("x", "y", "z")})}
 # Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),

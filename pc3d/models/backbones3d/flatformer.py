@@ -9,7 +9,8 @@ encodes the slice, without which the voxels of one column look alike to the atte
 features).
 
 ``cpe_kernel=(kz, ky, kx)`` puts a conditional position encoding (``conv_position``, PTv3's xCPE) in front
-of every block, or of every layer with ``cpe_every_layer=True`` (PTv3 has one per attention layer); its
+of every block, of every layer with ``cpe_every_layer=True`` (PTv3 has one per attention layer), or of every
+``cpe_interval`` layers (2: DSVT's blocks of two set-attention layers, each behind its own encoding); its
 conv is depthwise (``cpe_depthwise=True``, the default) or full. Not in the paper. Cost forward + backward
 per 19k voxels (a 2-frame batch of configs/compare) on one busy CPU core: depthwise 0.24 s, full 0.41 s.
 ``cpe_batchnorm=True`` puts BatchNorm between that conv and its linear (``conv_position``); not in the paper,
@@ -79,6 +80,8 @@ class FlatFormer(nn.Module):
             docstring); None: none, as in the paper.
         cpe_depthwise: the position encoding's conv is depthwise (True) or full C x C (False).
         cpe_every_layer: one position encoding before every layer instead of every block.
+        cpe_interval: one position encoding before every ``cpe_interval`` layers (the first one included);
+            None: every block (4), or every layer with ``cpe_every_layer``.
         cpe_batchnorm: BatchNorm between the position encoding's conv and its linear (``conv_position``).
         stem_kernel: (kz, ky, kx) odd kernel of a conv stem in place of the input projection; None: linear.
         cosine_attention: scaled cosine attention instead of dot-product attention.
@@ -92,13 +95,19 @@ class FlatFormer(nn.Module):
                  identity_init: bool = False, position_axes: Sequence[str] = ("x", "y"),
                  cpe_kernel: Optional[Sequence[int]] = None, cpe_depthwise: bool = True,
                  cpe_every_layer: bool = False, stem_kernel: Optional[Sequence[int]] = None,
-                 cosine_attention: bool = False, position_encoding: str = "sine", cpe_batchnorm: bool = False):
+                 cosine_attention: bool = False, position_encoding: str = "sine", cpe_batchnorm: bool = False,
+                 cpe_interval: Optional[int] = None):
         super().__init__()
         unknown = [a for a in position_axes if a not in COORD_COLUMN]
         if unknown or not position_axes:
             raise ValueError(f"position_axes must be a non-empty subset of {tuple(COORD_COLUMN)}, "
                              f"got {tuple(position_axes)}")
-        check_cpe_options(cpe_kernel, cpe_depthwise, cpe_every_layer=cpe_every_layer, cpe_batchnorm=cpe_batchnorm)
+        check_cpe_options(cpe_kernel, cpe_depthwise, cpe_every_layer=cpe_every_layer, cpe_batchnorm=cpe_batchnorm,
+                          cpe_interval=cpe_interval is not None)
+        if cpe_interval is not None and (cpe_every_layer or isinstance(cpe_interval, bool)
+                                         or not isinstance(cpe_interval, int) or cpe_interval < 1):
+            raise ValueError(f"cpe_interval must be a positive int of layers and not set with cpe_every_layer, "
+                             f"got cpe_interval={cpe_interval!r}, cpe_every_layer={cpe_every_layer}")
         if position_encoding not in ("sine", "mlp"):
             raise ValueError(f"position_encoding must be 'sine' or 'mlp', got {position_encoding!r}")
         if position_encoding == "mlp" and tuple(position_axes) not in MLP_POSITION_AXES:
@@ -113,8 +122,9 @@ class FlatFormer(nn.Module):
         self.layers = nn.ModuleList(attention_layer(channels, num_heads, ffn_channels, identity_init,
                                                     cosine_attention)
                                     for _ in range(num_blocks * len(PARTITIONS)))
-        self.cpe_every_layer = bool(cpe_every_layer)
-        num_cpes = len(self.layers) if self.cpe_every_layer else num_blocks
+        # Layers per position encoding; an encoding sits in front of layers 0, interval, 2 x interval, ...
+        self.cpe_interval = 1 if cpe_every_layer else (cpe_interval or len(PARTITIONS))
+        num_cpes = -(-len(self.layers) // self.cpe_interval)
         self.cpes = build_cpes(num_cpes, channels, cpe_kernel, cpe_depthwise, cpe_batchnorm)
         # One learned encoding for the unshifted windows, one for the shifted ones (as DSVT's two configs).
         self.pos_mlps = (nn.ModuleList(PositionMLP(self.position_ndim, channels) for _ in range(2))
@@ -160,9 +170,9 @@ class FlatFormer(nn.Module):
         parts = self.partitions(coords, spatial_shape)
         pos = self.positions(coords, spatial_shape)
         for i, layer in enumerate(self.layers):
-            block, part = divmod(i, len(PARTITIONS))
-            if table is not None and (self.cpe_every_layer or part == 0):
-                x = self.cpes[i if self.cpe_every_layer else block](x, table)
+            part = i % len(PARTITIONS)
+            if table is not None and i % self.cpe_interval == 0:
+                x = self.cpes[i // self.cpe_interval](x, table)
             indices, inverse, padding_mask = parts[part]
             x = layer(x, pos[PARTITIONS[part][1]], indices, inverse, padding_mask)
         return x
