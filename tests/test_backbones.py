@@ -114,8 +114,9 @@ def _make(name, **kw):
 
 
 NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "flatformer_mlp",
-         "flatformer_bn", "flatformer_cpe2", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem", "dsvt_voxel_cos", "scatterformer_pillar",
-         "scatterformer_voxel", "scatterformer_voxel_cpe", "scatterformer_voxel_stem"]
+         "flatformer_bn", "flatformer_cpe2", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_cpe", "dsvt_voxel_stem",
+         "dsvt_voxel_cos", "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe",
+         "scatterformer_voxel_stem"]
 ALL = NAMES + [n + "+id" for n in NAMES]
 
 
