@@ -24,7 +24,7 @@ STAGES = {"spconv": "SparseConvBackbone", "flatformer": "FlatFormer", "dsvt_pill
           "scatterformer_voxel_id_slices_stem_full_cpe_lr60": "ScatterFormer",
           "flatformer_voxel_id_full_cpe_cos": "FlatFormer", "flatformer_voxel_id_full_cpe_cos_lr60": "FlatFormer",
           "flatformer_voxel_id_full_cpe_mlp": "FlatFormer", "flatformer_voxel_id_full_cpe_cos_bn": "FlatFormer",
-          "flatformer_voxel_id_stem_cpe2_mlp": "FlatFormer"}
+          "flatformer_voxel_id_stem_cpe2_mlp": "FlatFormer", "flatformer_voxel_id_stem_cpe2_mlp_cos": "FlatFormer"}
 # Position-encoding, stem, set-size and layer variants: name -> (the config it extends, the only backbone
 # options it adds or changes).
 FULL_CPE = {"cpe_kernel": (3, 3, 3), "cpe_depthwise": False}
@@ -48,7 +48,8 @@ VARIANTS = {"flatformer_voxel_id_z": ("flatformer_voxel_id", {"position_axes": (
             "flatformer_voxel_id_full_cpe_cos_bn": ("flatformer_voxel_id_full_cpe_cos", {"cpe_batchnorm": True}),
             "flatformer_voxel_id_stem_cpe2_mlp": ("flatformer_voxel_id_stem_full_cpe",
                                                   {"cpe_interval": 2, "position_encoding": "mlp",
-                                                   "position_axes": ("x", "y", "z")})}
+                                                   "position_axes": ("x", "y", "z")}),
+            "flatformer_voxel_id_stem_cpe2_mlp_cos": ("flatformer_voxel_id_stem_cpe2_mlp", {"cosine_attention": True})}
 # Variants that hand all 8 z-slices x 64 channels to the BEV as FlatFormer does: name -> (the config it
 # extends, the backbone options it changes).
 ALL_SLICES = {"scatterformer_voxel_id_slices": ("scatterformer_voxel_id", {"pool_to_bev": False}),
