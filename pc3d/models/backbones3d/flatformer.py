@@ -34,7 +34,7 @@ the dot product, so the attention logits stay bounded by a learned per-head temp
 of the voxel's offset from the centre of its 13 x 13 window (``window_position``; the window spans the whole
 height for z), one MLP for the unshifted and one for the shifted windows. Why: the sinusoid at C = 64 spends
 most of its channels on wavelengths far longer than a window, so inside a group they are nearly constant;
-DSVT-V, whose encoding this is, looked the steadiest transformer over its first three seeds. Not in the paper; measured in
+DSVT-V, whose encoding this is, looked the steadiest transformer (first three seeds). Not in the paper; measured in
 configs/compare/README.md (seeds 0 and 2: 0.570 and 0.468 Vehicle AP against the sinusoid's 0.555 and 0.501), off by
 default.
 """
