@@ -12,8 +12,9 @@ features).
 of every block, of every layer with ``cpe_every_layer=True`` (PTv3 has one per attention layer), or of every
 ``cpe_interval`` layers (2: DSVT's blocks of two set-attention layers, each behind its own encoding; with the
 stem and ``position_encoding='mlp'`` it steadies FlatFormer's seeds, sd 0.007 over five, at a lower mean:
-configs/compare/README.md); its conv is depthwise (``cpe_depthwise=True``, the default) or full. Not in the paper. Cost forward + backward
-per 19k voxels (a 2-frame batch of configs/compare) on one busy CPU core: depthwise 0.24 s, full 0.41 s.
+configs/compare/README.md); its conv is depthwise (``cpe_depthwise=True``, the default) or full. Not in the
+paper. Cost forward + backward per 19k voxels (a 2-frame batch of configs/compare) on one busy CPU core:
+depthwise 0.24 s, full 0.41 s.
 ``cpe_batchnorm=True`` puts BatchNorm between that conv and its linear (``conv_position``); not in the paper,
 off by default (measured in configs/compare/README.md: it does not steady FlatFormer's seeds).
 
