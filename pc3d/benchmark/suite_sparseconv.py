@@ -1,33 +1,33 @@
 """Submanifold sparse convs of the transformers' conv stem and position encodings: forward + backward on the
-voxels of a 2-frame batch of configs/compare (its 8-slice 3D grid, 64 channels, 3x3x3 kernel).
+voxels of a 2-frame simulated batch on an 8-slice 3D grid (0.32 x 0.32 x 0.75 m over +-40.96 m, 64 channels,
+3x3x3 kernel).
 
 pc3d's convs add each kernel offset's occupied neighbours only (``sparse_depthwise``); the baseline, timed in
 the same run, gathers all K neighbour rows of every voxel (empty cells read a zero row), the direct way to
 write a submanifold conv in PyTorch. Both give the same outputs and gradients (checked before timing).
 """
-from pathlib import Path
-
 from pc3d.benchmark.harness import Case
 
 SUITE = "sparseconv"
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "compare" / "flatformer_voxel_id_stem_full_cpe_synthetic.py"
+VOXEL_SIZE = (0.32, 0.32, 0.75)
+PC_RANGE = (-40.96, -40.96, -2.0, 40.96, 40.96, 4.0)
 CHANNELS = 64
 
 
 def batch_voxels(frames: int = 2):
-    """(coords (V, 4) int32, spatial_shape) of ``frames`` simulated frames voxelized as in configs/compare."""
+    """(coords (V, 4) int32, spatial_shape) of ``frames`` simulated frames on the 8-slice grid."""
     import torch
 
-    from pc3d.apis import init_model
     from pc3d.datasets.simulator import simulate_frame
+    from pc3d.models.voxelizers import DynamicVoxelizer
 
-    model = init_model(str(CONFIG))
+    voxelizer = DynamicVoxelizer(VOXEL_SIZE, PC_RANGE)
     points = []
     for b in range(frames):
         pts = torch.as_tensor(simulate_frame(b)["points"], dtype=torch.float32)[:, :5]
         points.append(torch.cat([torch.full((pts.shape[0], 1), float(b)), pts], dim=1))
     with torch.no_grad():
-        voxels = model.voxelizer(torch.cat(points), frames)
+        voxels = voxelizer(torch.cat(points), frames)
     return voxels["coords"], tuple(voxels["spatial_shape"])
 
 

@@ -4,7 +4,7 @@ with the final weights, instead of the exponential average (momentum 0.1) that t
 Why: with 2-frame batches and momentum 0.1 the running statistics a detector is evaluated with are an average
 over its last ~10 training batches, taken while the weights were still moving. Recomputing them over a whole
 epoch with the final weights removes that noise (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021; detectron2's
-PreciseBN). Measured on the simulator comparison in configs/compare/README.md.
+PreciseBN).
 """
 from typing import Iterable
 
