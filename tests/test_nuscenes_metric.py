@@ -7,7 +7,7 @@ import pytest
 
 from pc3d.evaluation.nuscenes import NuScenesMetric, format_nuscenes_table, nuscenes_detection_metrics
 from pc3d.evaluation.nuscenes_boxes import DETECTION_NAMES, TP_METRICS
-from pc3d.evaluation.nuscenes_geometry import (global_boxes_to_lidar, lidar_boxes_to_global, quaternion_yaw,
+from pc3d.geometry.nuscenes import (global_boxes_to_lidar, lidar_boxes_to_global, quaternion_yaw,
                                               yaw_to_quaternion)
 from pc3d.evaluation.nuscenes_io import (default_attributes, fields_to_records, lidar_detections_to_fields,
                                         load_submission, write_submission)
@@ -352,7 +352,7 @@ def _corners(centre, dims_lwh, rot):
 
 
 def test_lidar_to_global_moves_the_box_corners_rigidly():
-    from pc3d.evaluation.nuscenes_geometry import quaternion_to_matrix
+    from pc3d.geometry.nuscenes import quaternion_to_matrix
 
     rng = np.random.default_rng(0)
     m = _pose(rng)

@@ -107,3 +107,46 @@ def test_registries_resolve_pc3d_names_under_another_default_scope():
         t = TRANSFORMS.build(dict(type="RangeFilter", point_cloud_range=[-1, -1, -1, 1, 1, 1]))
         assert DefaultScope.get_current_instance().scope_name == "mmengine"
     assert type(t).__name__ == "RangeFilter"
+
+
+def _imported_modules(path) -> set:
+    """Every module a source file imports (absolute names; relative imports resolved against its package)."""
+    import ast
+
+    rel = path.relative_to(ROOT).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_dependencies_run_one_way():
+    """Loaders take nothing from the metrics (shared facts live in pc3d.classes / pc3d.geometry), and the Waymo
+    metric's error breakdown does not import the metric module that calls it."""
+    offenders = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "pc3d" / "datasets").rglob("*.py"))
+                 if any(m.startswith("pc3d.evaluation") for m in _imported_modules(p))]
+    assert not offenders, f"datasets import pc3d.evaluation: {offenders}"
+    box_errors = _imported_modules(ROOT / "pc3d" / "evaluation" / "box_errors.py")
+    assert not any(m == "pc3d.evaluation.waymo" or m.startswith("pc3d.evaluation.waymo.") for m in box_errors)
+
+
+def test_each_class_list_is_defined_once():
+    """The class-name tuples are literal only in pc3d.classes; everything else imports them."""
+    import re
+
+    lists = [("Vehicle", "Pedestrian", "Cyclist"), ("cabinet", "bed", "chair"), ("wall", "floor", "cabinet"),
+             ("car", "truck", "bus", "trailer", "construction_vehicle", "pedestrian"),
+             ("pedestrian.moving", "pedestrian.sitting_lying_down")]
+    pattern = re.compile("|".join(r"\(\s*" + r",\s*".join(f"[\"']{re.escape(w)}[\"']" for w in words)
+                                  for words in lists))
+    assert pattern.search('names = ("Vehicle", "Pedestrian", "Cyclist")')  # the pattern sees a restated list
+    found = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "pc3d").rglob("*.py")) + sorted((ROOT / "tools").glob("*.py"))
+             if pattern.search(p.read_text()) and p.name != "classes.py"]
+    assert not found, f"class lists restated outside pc3d/classes.py: {found}"

@@ -74,7 +74,8 @@ def build_cfg(args, work_dir: Path, stage: str, n_train: int, n_val: int):
 
 def metric_table(rows):
     """rows: list of (name, metrics dict) -> printable table of Waymo AP/APH per class and level."""
-    classes = ("Vehicle", "Pedestrian", "Cyclist")
+    from pc3d.classes import WAYMO_CLASSES as classes
+
     lines = [f"{'model':<12}{'class':<12}{'L1 AP':>8}{'L1 APH':>8}{'L2 AP':>8}{'L2 APH':>8}"]
     for name, m in rows:
         for c in classes:

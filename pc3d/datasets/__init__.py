@@ -5,7 +5,7 @@ package registers the datasets in ``pc3d.registry.DATASETS``, the transforms in 
 ``collate_batch`` in mmengine's ``FUNCTIONS`` (config: ``collate_fn=dict(type='pc3d_collate_batch')``);
 it never imports open3d (only the simulator does, when it runs).
 """
-CLASSES = ("Vehicle", "Pedestrian", "Cyclist")
+from pc3d.classes import WAYMO_CLASSES as CLASSES
 
 from . import transforms  # noqa: E402,F401  (registration)
 from .collate import collate_batch  # noqa: E402

@@ -22,8 +22,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from pc3d.evaluation.waymo import (CLASS_NAMES, DEFAULT_IOU_THRESHOLDS, LABEL_TO_TYPE, IoUFn, default_iou_fn,
-                                   prepare_gt, prepare_pred)
+from pc3d.evaluation.waymo_inputs import (CLASS_NAMES, DEFAULT_IOU_THRESHOLDS, LABEL_TO_TYPE, IoUFn, default_iou_fn,
+                                          prepare_gt, prepare_pred)
 
 FIELDS = ("num_gt", "found", "centre_m", "heading_deg", "reversed", "length_m", "width_m", "height_m", "iou_hit")
 

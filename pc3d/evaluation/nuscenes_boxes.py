@@ -23,13 +23,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .nuscenes_geometry import centres_in_boxes, quaternion_yaw
+from pc3d.classes import NUSCENES_ATTRIBUTE_NAMES, NUSCENES_DETECTION_NAMES
+from pc3d.geometry.nuscenes import centres_in_boxes, quaternion_yaw
 
-DETECTION_NAMES = ("car", "truck", "bus", "trailer", "construction_vehicle", "pedestrian", "motorcycle",
-                   "bicycle", "traffic_cone", "barrier")
-ATTRIBUTE_NAMES = ("pedestrian.moving", "pedestrian.sitting_lying_down", "pedestrian.standing",
-                   "cycle.with_rider", "cycle.without_rider", "vehicle.moving", "vehicle.parked",
-                   "vehicle.stopped")
+DETECTION_NAMES = NUSCENES_DETECTION_NAMES
+ATTRIBUTE_NAMES = NUSCENES_ATTRIBUTE_NAMES
 TP_METRICS = ("trans_err", "scale_err", "orient_err", "vel_err", "attr_err")
 # TP errors that are undefined for a class (official rule): cones have no orientation, velocity or
 # attribute; barriers have no velocity or attribute (and their orientation has period pi).

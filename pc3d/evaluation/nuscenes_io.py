@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .nuscenes_boxes import ATTRIBUTE_NAMES, DETECTION_NAMES
-from .nuscenes_geometry import lidar_boxes_to_global
+from pc3d.geometry.nuscenes import lidar_boxes_to_global
 
 DEFAULT_META = {"use_camera": False, "use_lidar": True, "use_radar": False, "use_map": False, "use_external": False}
 

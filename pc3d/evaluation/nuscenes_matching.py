@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .nuscenes_boxes import BoxArrays
-from .nuscenes_geometry import angle_diff
+from pc3d.geometry.nuscenes import angle_diff
 
 N_POINTS = 101  # recall grid 0, 0.01, ..., 1
 

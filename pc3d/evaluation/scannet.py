@@ -27,11 +27,7 @@ from mmengine.logging import MMLogger
 
 from pc3d.registry import METRICS
 
-# The 18 detection classes and their NYU40 ids (ScanNet benchmark order).
-SCANNET_DET_CLASSES = ("cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf", "picture",
-                       "counter", "desk", "curtain", "refrigerator", "shower_curtain", "toilet", "sink", "bathtub",
-                       "garbage_bin")
-SCANNET_DET_NYU40_IDS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39)
+from pc3d.classes import SCANNET_DET_CLASSES, SCANNET_DET_NYU40_IDS  # noqa: F401  (re-exported)
 
 
 def _as_boxes(boxes, what: str) -> np.ndarray:

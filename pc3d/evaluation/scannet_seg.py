@@ -15,11 +15,7 @@ from mmengine.logging import MMLogger
 
 from pc3d.registry import METRICS
 
-# The 20 segmentation classes and their NYU40 ids (ScanNet benchmark order).
-SCANNET_SEG_CLASSES = ("wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
-                       "picture", "counter", "desk", "curtain", "refrigerator", "shower_curtain", "toilet", "sink",
-                       "bathtub", "other_furniture")
-SCANNET_SEG_NYU40_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39)
+from pc3d.classes import SCANNET_SEG_CLASSES, SCANNET_SEG_NYU40_IDS  # noqa: F401  (re-exported)
 
 
 def segmentation_confusion(pred, gt, num_classes: int = 20, ignore_index: int = -1) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 A ``sample_annotation`` is a global-frame box: ``translation`` (centre), ``size`` [w, l, h],
 ``rotation`` [w, x, y, z]. In the LiDAR frame it becomes ``(x, y, z, dx, dy, dz, heading)`` with
-``dx = l`` (along the heading), ``dy = w``, ``dz = h`` (``pc3d.evaluation.nuscenes_geometry``).
+``dx = l`` (along the heading), ``dy = w``, ``dz = h`` (``pc3d.geometry.nuscenes``).
 
 Velocity is not stored: as the devkit's ``box_velocity`` does, it is the centre difference of the
 instance's previous and next annotations over their samples' time (one-sided at the ends of a track,
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pc3d.evaluation.nuscenes_boxes import ATTRIBUTE_NAMES, DETECTION_NAMES
-from pc3d.evaluation.nuscenes_geometry import global_boxes_to_lidar
+from pc3d.classes import NUSCENES_ATTRIBUTE_NAMES as ATTRIBUTE_NAMES
+from pc3d.classes import NUSCENES_DETECTION_NAMES as DETECTION_NAMES
+from pc3d.geometry.nuscenes import global_boxes_to_lidar
 
 from .tables import NuScenesFormatError, NuScenesTables
 

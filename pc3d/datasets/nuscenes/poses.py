@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pc3d.evaluation.nuscenes_geometry import matrix_to_quaternion, quaternion_to_matrix
+from pc3d.geometry.nuscenes import matrix_to_quaternion, quaternion_to_matrix
 
 
 def pose_matrix(translation, rotation) -> np.ndarray:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pc3d.evaluation.nuscenes_boxes import ATTRIBUTE_NAMES
+from pc3d.classes import NUSCENES_ATTRIBUTE_NAMES as ATTRIBUTE_NAMES
 
 from .boxes import CATEGORY_TO_DETECTION, NON_DETECTION_CATEGORIES
 from .poses import matrix_to_record, pose_matrix, transform_points

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pc3d.evaluation.scannet import SCANNET_DET_CLASSES, SCANNET_DET_NYU40_IDS
-from pc3d.evaluation.scannet_seg import SCANNET_SEG_CLASSES, SCANNET_SEG_NYU40_IDS
+from pc3d.classes import SCANNET_DET_CLASSES, SCANNET_DET_NYU40_IDS, SCANNET_SEG_CLASSES, SCANNET_SEG_NYU40_IDS
 
 IGNORE_INDEX = -1
 TSV_NAME = "scannetv2-labels.combined.tsv"

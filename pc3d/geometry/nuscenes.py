@@ -1,4 +1,4 @@
-"""Geometry for the nuScenes detection metric: quaternions, LiDAR <-> global boxes, bike-rack tests.
+"""nuScenes geometry (loaders and the detection metric): quaternions, LiDAR <-> global boxes, bike-rack tests.
 
 nuScenes stores every box in the global (map) frame as ``translation (x, y, z)``, ``size (w, l, h)``
 and ``rotation`` a unit quaternion ``(w, x, y, z)``; pc3d keeps boxes in the LiDAR frame as

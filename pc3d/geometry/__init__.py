@@ -1,0 +1,1 @@
+"""Geometry shared by loaders and metrics (coordinate frames, rotations), independent of both."""
