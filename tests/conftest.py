@@ -12,6 +12,8 @@ sys.path.insert(0, str(ROOT))
 # ../shared beside the checkout (CI, the main checkout); PC3D_SHARED_DIR points elsewhere (worktrees).
 SHARED = Path(os.environ.get("PC3D_SHARED_DIR", ROOT.parent / "shared"))
 REAL_LIDAR_DIR = SHARED / "data" / "real_lidar"
+# Cropped copies of two of those scans ship with the repository (tests/data/real_lidar/README.md).
+BUNDLED_LIDAR_DIR = ROOT / "tests" / "data" / "real_lidar"
 
 
 def pytest_addoption(parser):
@@ -29,13 +31,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def real_scans():
-    """The real LiDAR scans of ../shared/data/real_lidar as (N, 5) float32 tensors [x, y, z, i, ring]."""
+    """The real LiDAR scans of ../shared/data/real_lidar (else the cropped copies in tests/data/real_lidar) as
+    (N, 5) float32 tensors [x, y, z, i, ring]."""
     import numpy as np
     import torch
 
-    files = sorted(REAL_LIDAR_DIR.glob("*.bin"))
+    files = sorted(REAL_LIDAR_DIR.glob("*.bin")) or sorted(BUNDLED_LIDAR_DIR.glob("*.bin"))
     if not files:
-        pytest.skip(f"no real LiDAR scans at {REAL_LIDAR_DIR} (../shared is absent)")
+        pytest.skip(f"no real LiDAR scans at {REAL_LIDAR_DIR} or {BUNDLED_LIDAR_DIR}")
     return {f.stem: torch.from_numpy(np.fromfile(f, dtype=np.float32).reshape(-1, 5)) for f in files}
 
 

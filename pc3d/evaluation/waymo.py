@@ -16,7 +16,7 @@ semantics, which the golden tests pin down:
 - APH weighs each TP by its heading accuracy ``1 - min(|dh|, 2 pi - |dh|) / pi`` in the precision;
 - AP is the area under the max-precision envelope (``ap.py``).
 
-Inputs use the golden layout (``/work/shared/data/waymo_metric_golden/README.md``):
+Inputs use the golden layout (``tests/data/waymo_metric_golden/README.md``):
 ``gt``: ``frame_id (G,)`` int or str, ``type (G,)`` Waymo type 1 vehicle / 2 pedestrian / 4 cyclist,
 ``bbox (G, 7) float [cx, cy, cz, length, width, height, heading]``, optional ``num_points (G,)`` int and
 ``difficulty (G,)`` int (1 or 2); ``pred``: ``frame_id (P,)``, ``type (P,)``, ``bbox (P, 7)``,
