@@ -1,4 +1,5 @@
 """Detection heads: dense BEV features -> per-class heatmaps and box regressions -> boxes."""
+from .center_iou import CenterHeadIoU
 from .centerpoint import CenterHead
 
-__all__ = ["CenterHead"]
+__all__ = ["CenterHead", "CenterHeadIoU"]
