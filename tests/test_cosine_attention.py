@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pc3d.models.backbones3d import DSVT, FlatFormer
+from pc3d.models.backbones3d import FlatFormer
 from pc3d.models.backbones3d.attention import COSINE_MAX_SCALE, GroupAttention
 
 C, H = 16, 4
@@ -103,12 +103,9 @@ def test_zero_queries_and_keys_stay_finite():
 def test_backbones_hand_the_option_to_every_attention_layer(identity_init):
     for cosine in (False, True):
         models = [FlatFormer(8, channels=16, num_heads=2, num_blocks=2, group_size=12, ffn_channels=32,
-                             identity_init=identity_init, cosine_attention=cosine),
-                  DSVT(8, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=[1, 2],
-                       window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)],
-                       identity_init=identity_init, cosine_attention=cosine)]
+                             identity_init=identity_init, cosine_attention=cosine)]
         for model in models:
             attns = [m for m in model.modules() if isinstance(m, GroupAttention)]
-            # FlatFormer: 2 blocks x 4 layers; DSVT: (1 + 2) blocks x 2 layers.
+            # FlatFormer: 2 blocks x 4 layers.
             assert len(attns) == (8 if isinstance(model, FlatFormer) else 6)
             assert all((a.logit_scale is not None) == cosine for a in attns), type(model).__name__

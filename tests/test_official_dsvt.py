@@ -1,0 +1,182 @@
+"""DSVT-P and DSVT-V against the released code's outputs (golden cases ``dsvt_voxel_waymo*``,
+``dsvt_pillar_waymo_small`` and the backbone part of ``dsvt_pillar_waymo_detector``), and the checkpoint
+conversion's refusals.
+
+Each case folder holds the official module's config (``info.json``), its random weights in an OpenPCDet
+container, the input voxels and the official outputs. The pc3d model is built from that config, takes the
+converted weights, and must give the same voxel features (matched by coords) and, for DSVT-V, the same pooled
+voxel sets after every stage.
+"""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from official_golden import assert_close, assert_voxels_close, case_dirs, load_case, require_case
+from pc3d.apis.convert import CheckpointConversionError, convert_state, load_official_state
+from pc3d.models.backbones3d import DSVT
+from pc3d.models.structures import SparseVoxels
+
+VOXEL_CASES = ["dsvt_voxel_waymo", "dsvt_voxel_waymo_small"]
+PILLAR_CASES = ["dsvt_pillar_waymo_small"]
+DETECTOR_CASE = "dsvt_pillar_waymo_detector"
+
+
+def dsvt_from_official(cfg):
+    """The pc3d DSVT of an official ``BACKBONE_3D`` config (dict as in ``info.json``), and its grid (D, H, W)."""
+    inp = cfg["INPUT_LAYER"]
+    nx, ny, nz = inp["sparse_shape"]
+    assert cfg.get("reduction_type", "attention") == "attention" and cfg["activation"] == "gelu"
+    assert not inp["normalize_pos"] and cfg["dropout"] == 0
+    for shifts in inp["shifts_list"]:
+        assert list(shifts[0]) == [0, 0, 0], "config 0 is unshifted in the released configs"
+    fx, fy, fz = inp["hybrid_factor"]
+    model = DSVT(cfg["d_model"][0], channels=list(cfg["d_model"]), num_heads=list(cfg["nhead"]),
+                 ffn_channels=list(cfg["dim_feedforward"]), num_blocks=[n for _, n in cfg["set_info"]],
+                 window_shape=[(wz, wy, wx) for wx, wy, wz in inp["window_shape"]],
+                 set_size=[t for t, _ in cfg["set_info"]], hybrid_factor=(fz, fy, fx),
+                 shift=[(sh[1][2], sh[1][1], sh[1][0]) for sh in inp["shifts_list"]],
+                 pool_strides=[(sz, sy, sx) for sx, sy, sz in inp["downsample_stride"]])
+    return model, (nz, ny, nx)
+
+
+def official_backbone_cfg(case):
+    """The case's official ``BACKBONE_3D`` config: ``info.json``'s effective one (backbone cases) or the
+    ``MODEL.BACKBONE_3D`` of its OpenPCDet yaml (``config.txt``, detector cases)."""
+    info = json.loads((case / "info.json").read_text())
+    if "backbone_cfg" in info:
+        return info["backbone_cfg"]
+    return yaml.safe_load((case / "config.txt").read_text())["MODEL"]["BACKBONE_3D"]
+
+
+def converted_model(case):
+    model, grid = dsvt_from_official(official_backbone_cfg(case))
+    state = load_official_state(case / "checkpoint.pth", "openpcdet")
+    backbone = {k[len("backbone_3d."):]: v for k, v in state.items() if k.startswith("backbone_3d.")}
+    from pc3d.apis.convert import _TrackedState
+
+    tracked = _TrackedState(backbone)
+    model.load_state_dict(model.convert_official_state(tracked, "openpcdet"), strict=True)
+    assert tracked.read == set(backbone), f"official tensors left unread: {sorted(set(backbone) - tracked.read)}"
+    return model.eval(), grid
+
+
+def run_case(case, feats, coords, batch_size=2):
+    model, grid = converted_model(case)
+    stage_coords = []
+    for pool in model.pools:
+        pool.register_forward_hook(lambda _m, _a, out: stage_coords.append(out.coords))
+    voxels = SparseVoxels(torch.from_numpy(feats), torch.from_numpy(coords).int(), grid, batch_size)
+    with torch.no_grad():
+        out = model(voxels)
+    return out, stage_coords
+
+
+def check_voxel_sets(ours, official, name):
+    ours = np.unique(np.asarray(ours, dtype=np.int64), axis=0)
+    official = np.unique(np.asarray(official, dtype=np.int64), axis=0)
+    assert ours.shape == official.shape and np.array_equal(ours, official), f"{name}: voxel sets differ"
+
+
+@pytest.mark.parametrize("name", VOXEL_CASES + PILLAR_CASES)
+def test_backbone_equals_official(name, record_property):
+    prefix = "dsvt_voxel_waymo" if name in VOXEL_CASES else "dsvt_pillar_waymo"
+    case = require_case(prefix, name)
+    data = load_case(case)
+    out, stage_coords = run_case(case, data["input"]["voxel_features"], data["input"]["voxel_coords"])
+    official = data["output"]
+    for s, coords in enumerate(stage_coords, start=1):
+        check_voxel_sets(coords.numpy(), official[f"voxel_coords_stage{s}"], f"{name} voxel_coords_stage{s}")
+    assert len(stage_coords) == sum(k.startswith("voxel_coords_stage") for k in official)
+    diff = assert_voxels_close(out.coords.numpy(), out.feats.numpy(), official["voxel_coords"],
+                               official["voxel_features"], f"{name} voxel_features")
+    record_property("max_abs_diff", diff)
+    print(f"{name}: voxel_features max abs diff {diff:.3e} (max |official| "
+          f"{np.abs(official['voxel_features']).max():.3f})")
+
+
+def test_detector_backbone_part_equals_official(record_property):
+    case = require_case("dsvt_pillar_waymo", DETECTOR_CASE)
+    with np.load(case / "output.npz") as data:
+        official = {k: data[k] for k in ("vfe_voxel_features", "vfe_voxel_coords", "backbone3d_voxel_features",
+                                         "backbone3d_voxel_coords")}
+    out, _ = run_case(case, official["vfe_voxel_features"], official["vfe_voxel_coords"])
+    diff = assert_voxels_close(out.coords.numpy(), out.feats.numpy(), official["backbone3d_voxel_coords"],
+                               official["backbone3d_voxel_features"], f"{DETECTOR_CASE} backbone3d_voxel_features")
+    record_property("max_abs_diff", diff)
+    print(f"{DETECTOR_CASE}: backbone3d_voxel_features max abs diff {diff:.3e}")
+
+
+def test_every_known_case_found_is_run():
+    # The parametrised tests above name the cases; a case of a known prefix that none of them names would be
+    # silently left out.
+    known = set(VOXEL_CASES + PILLAR_CASES + [DETECTOR_CASE])
+    found = {c.name for c in case_dirs("dsvt_voxel_waymo") + case_dirs("dsvt_pillar_waymo")}
+    assert found <= known, f"cases no test runs: {sorted(found - known)}"
+
+
+def small_case():
+    return require_case("dsvt_voxel_waymo", "dsvt_voxel_waymo_small")
+
+
+def _state(case):
+    return dict(load_official_state(case / "checkpoint.pth", "openpcdet"))
+
+
+class _Detector(torch.nn.Module):
+    """The smallest host the conversion framework maps ``backbone_3d.*`` into."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone3d = backbone
+
+
+def _detector(case):
+    return _Detector(dsvt_from_official(official_backbone_cfg(case))[0])
+
+
+def test_conversion_round_trips_through_the_framework():
+    case = small_case()
+    model = _detector(case)
+    result = convert_state(_state(case), model, "openpcdet")
+    assert result.converted_modules == ["backbone3d"] and result.complete
+    model.load_state_dict(result.state_dict, strict=True)
+    key = "backbone_3d.stage_1_reduction.pos_embedding"
+    torch.testing.assert_close(model.backbone3d.pools[1].pos_embedding, _state(case)[key], rtol=0, atol=0)
+
+
+def test_conversion_refuses_a_missing_tensor():
+    case = small_case()
+    state = _state(case)
+    key = "backbone_3d.stage_2.0.encoder_list.1.norm.weight"
+    del state[key]
+    with pytest.raises(CheckpointConversionError, match=key.replace(".", r"\.") + ".*is missing"):
+        convert_state(state, _detector(case), "openpcdet")
+
+
+def test_conversion_refuses_an_extra_tensor():
+    case = small_case()
+    state = _state(case)
+    state["backbone_3d.stage_3.0.encoder_list.2.norm.weight"] = torch.ones(16)
+    with pytest.raises(CheckpointConversionError, match=r"no target.*backbone_3d\.stage_3\.0\.encoder_list\.2"):
+        convert_state(state, _detector(case), "openpcdet")
+
+
+def test_conversion_refuses_a_misshaped_tensor():
+    case = small_case()
+    state = _state(case)
+    key = "backbone_3d.input_layer.posembed_layers.3.0.1.position_embedding_head.0.weight"
+    state[key] = torch.zeros(16, 3)  # the last stage's embedding is 2-D: (16, 2)
+    with pytest.raises(CheckpointConversionError,
+                       match=r"backbone3d\.stages\.3\.0\.pos_embeds\.1\.net\.0\.weight.*\(16, 3\).*\(16, 2\)"):
+        convert_state(state, _detector(case), "openpcdet")
+
+
+def test_conversion_refuses_options_without_official_counterpart():
+    case = small_case()
+    model, _ = dsvt_from_official(official_backbone_cfg(case))
+    model.position_by_layer = False
+    with pytest.raises(CheckpointConversionError, match="position_by_layer=False"):
+        model.convert_official_state({}, "openpcdet")
