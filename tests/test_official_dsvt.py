@@ -17,6 +17,7 @@ import yaml
 from official_golden import assert_close, assert_voxels_close, case_dirs, load_case, require_case
 from pc3d.apis.convert import CheckpointConversionError, convert_state, load_official_state
 from pc3d.models.backbones3d import DSVT
+from pc3d.models.backbones3d.dsvt import StagePooling, window_offsets
 from pc3d.models.structures import SparseVoxels
 
 VOXEL_CASES = ["dsvt_voxel_waymo", "dsvt_voxel_waymo_small"]
@@ -180,3 +181,77 @@ def test_conversion_refuses_options_without_official_counterpart():
     model.position_by_layer = False
     with pytest.raises(CheckpointConversionError, match="position_by_layer=False"):
         model.convert_official_state({}, "openpcdet")
+
+
+# The options that hold the released code's behaviour, each shown to be live.
+
+def test_window_configuration_counter_runs_across_stages():
+    case = small_case()
+    model, _ = dsvt_from_official(official_backbone_cfg(case))
+    assert model.block_configs() == [[0], [1], [0], [1]]  # DSVT-V: stages 1 and 3 use the shifted windows
+    assert DSVT(8, channels=16, num_heads=2, num_blocks=4).block_configs() == [[0, 1, 0, 1]]
+    model.alternate_across_stages = False
+    assert model.block_configs() == [[0], [0], [0], [0]]
+    # The released weights need the counter: restarting it in each stage moves the output far off.
+    data = load_case(case)
+    converted, grid = converted_model(case)
+    voxels = SparseVoxels(torch.from_numpy(data["input"]["voxel_features"]),
+                          torch.from_numpy(data["input"]["voxel_coords"]).int(), grid, 2)
+    with torch.no_grad():
+        official_order = converted(voxels).feats
+        converted.alternate_across_stages = False
+        restarted = converted(voxels).feats
+    assert (official_order - restarted).abs().max() > 0.1
+
+
+def test_window_offsets_are_centred_in_window_units():
+    coords = torch.tensor([[0, 3, 7, 13], [1, 0, 0, 0]], dtype=torch.int32)
+    # x: (13 + 6) mod 12 - 6 = 1; y: (7 + 6) mod 12 - 6 = -5; z: 3 mod 8 - 4 = -1.
+    torch.testing.assert_close(window_offsets(coords, (8, 12, 12), (0, 6, 6), 3),
+                               torch.tensor([[1.0, -5.0, -1.0], [0.0, 0.0, -4.0]]))
+    torch.testing.assert_close(window_offsets(coords, (1, 24, 24), (0, 6, 6), 2),
+                               torch.tensor([[7.0, 1.0], [-6.0, -6.0]]))
+
+
+@pytest.mark.parametrize("by_layer", [True, False])
+def test_layer_i_takes_configuration_i_position_embedding(by_layer):
+    # DSVT-P, two blocks (config 0, then config 1 = 12 x 12 windows shifted by (3, 3)). Record what each
+    # position MLP is fed: with position_by_layer (released code) MLP i of every block takes config i's
+    # offsets; without, the block's one MLP takes its own configuration's offsets.
+    torch.manual_seed(0)
+    model = DSVT(8, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
+                 shift=(0, 3, 3), position_by_layer=by_layer).eval()
+    fed = {}
+    for b, block in enumerate(model.stages[0]):
+        assert len(block.pos_embeds) == (2 if by_layer else 1)
+        for i, mlp in enumerate(block.pos_embeds):
+            mlp.register_forward_pre_hook(lambda _m, args, key=(b, i): fed.setdefault(key, []).append(args[0]))
+    g = torch.Generator().manual_seed(1)
+    cells = torch.randperm(24 * 24, generator=g)[:60]
+    coords = torch.stack([torch.zeros_like(cells), torch.zeros_like(cells), cells // 24, cells % 24], 1).int()
+    with torch.no_grad():
+        model(SparseVoxels(torch.randn(60, 8, generator=g), coords, (1, 24, 24), 1))
+    config = [window_offsets(coords, (1, 6, 6), (0, 0, 0), 2), window_offsets(coords, (1, 12, 12), (0, 3, 3), 2)]
+    for (b, i), inputs in fed.items():
+        assert len(inputs) == 1
+        torch.testing.assert_close(inputs[0], config[i if by_layer else b % 2])
+    assert len(fed) == (4 if by_layer else 2)
+
+
+def test_pooling_query_counts_empty_slots_as_zero():
+    # One pillar of four z slots holding a single voxel with negative features: the max over the slots
+    # (the query) is the empty slots' zero, and all four slots are keys (no mask).
+    torch.manual_seed(0)
+    pool = StagePooling(8, (4, 1, 1), num_heads=2).eval()
+    seen = {}
+    pool.attn.register_forward_pre_hook(lambda _m, args, kwargs: seen.update(q=args[0], k=args[1], kw=kwargs),
+                                        with_kwargs=True)
+    feats = -torch.rand(1, 8) - 0.5
+    voxels = SparseVoxels(feats, torch.tensor([[0, 2, 3, 4]], dtype=torch.int32), (4, 6, 6), 1)
+    with torch.no_grad():
+        out = pool(voxels)
+    assert torch.equal(out.coords, torch.tensor([[0, 0, 3, 4]], dtype=torch.int32)) and out.spatial_shape == (1, 6, 6)
+    assert torch.equal(seen["q"], torch.zeros(1, 1, 8))
+    assert seen["k"].shape == (1, 4, 8) and seen["kw"].get("key_padding_mask") is None
+    torch.testing.assert_close(seen["k"][0, 2], feats[0] + pool.pos_embedding[2])  # z = 2 sits in slot 2
+    torch.testing.assert_close(seen["k"][0, 0], pool.pos_embedding[0])
