@@ -2,7 +2,8 @@
 # +-74.88 m (468 x 468), dynamic VFE (192, 192), DSVT d = 192, 8 heads, FFN 384, 4 blocks of rotated-set
 # attention with sets of tau = 36; windows 12 x 12 unshifted, then 24 x 24 (hybrid factor 2) shifted by
 # (6, 6, 0); then a 2D backbone (strides 1, 2, 4; 128, 128, 256) + FPN and a stride-1 CenterPoint head.
-_base_ = ['./_base_waymo.py']
+# Training recipe (data pipeline, GT sampling, optimiser, schedule, hooks): the official config's.
+_base_ = ['../_base_/datasets/waymo_dsvt.py', '../_base_/schedules/openpcdet_adam_onecycle_24e.py']
 point_cloud_range = [-74.88, -74.88, -2.0, 74.88, 74.88, 4.0]
 voxel_size = [0.32, 0.32, 6.0]
 model = dict(

@@ -3,7 +3,8 @@
 # times and upsample back to the same size), dynamic VFE (64, 128), FlatFormer C = 128, 8 heads, 2 blocks x 4 layers
 # (x, x-shift, y, y-shift), 13 x 13 windows, groups of G = 144, FFN 256; then a SECOND 2D backbone
 # (strides 2, 4, 8) + FPN back to stride 2 and a CenterPoint head on a 240 x 240 grid of 0.64 m cells.
-_base_ = ['./_base_waymo.py']
+# Training recipe (data pipeline, GT sampling, optimiser, schedule): the official config's.
+_base_ = ['../_base_/datasets/waymo_flatformer.py', '../_base_/schedules/mmdet3d_cyclic_cosine_24e.py']
 point_cloud_range = [-76.8, -76.8, -2.0, 76.8, 76.8, 4.0]
 voxel_size = [0.32, 0.32, 6.0]
 model = dict(
@@ -23,14 +24,3 @@ model = dict(
               min_radius=2, test_cfg=dict(score_threshold=0.1, pre_max_size=4096, post_max_size=500,
                                           nms_iou_threshold=[0.7, 0.6, 0.55])),
 )
-train_pipeline = [
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='RandomFlip', flip_x_prob=0.5, flip_y_prob=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=(-0.785, 0.785), scale_range=(0.95, 1.05)),
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='PointShuffle'),
-]
-test_pipeline = [dict(type='RangeFilter', point_cloud_range=point_cloud_range)]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader

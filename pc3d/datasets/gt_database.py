@@ -55,7 +55,7 @@ def load_gt_database(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GT database not found: {path} (create it with "
-                                f"`python tools/create_data.py synthetic ... --gt-database`)")
+                                f"`python tools/create_data.py synthetic|waymo ... --gt-database`)")
     try:
         with np.load(path, allow_pickle=False) as z:
             db = {k: z[k] for k in DB_KEYS}

@@ -10,7 +10,7 @@ given generator state. Boxes and points always move together, and headings stay 
 import numpy as np
 
 from ..registry import TRANSFORMS
-from .box_utils import wrap_heading
+from .box_utils import bev_overlap_matrix, points_in_boxes_indices, wrap_heading
 
 BOX_KEYS = ("gt_boxes", "gt_labels", "gt_num_points", "gt_difficulty", "gt_attributes")
 
@@ -50,21 +50,71 @@ class Compose:
 @TRANSFORMS.register_module()
 class RangeFilter:
     """Keeps points inside ``point_cloud_range`` = [x_min, y_min, z_min, x_max, y_max, z_max] and boxes
-    whose centre lies inside its x/y extent (a box's z is not tested: tall objects keep their label)."""
+    whose centre lies inside it.
 
-    def __init__(self, point_cloud_range):
+    Args:
+        point_cloud_range: the range (6 floats, min < max per axis).
+        points_z: also test the points' z (OpenPCDet tests only x and y and leaves z to the voxeliser).
+        boxes: which part of a box centre is tested: 'xy' (default: a box's z is not tested, tall
+            objects keep their label), 'xyz' (OpenPCDet's ``mask_boxes_outside_range_numpy``) or
+            'none' (boxes are all kept, e.g. evaluation against every ground-truth box).
+        interval: 'half_open' [min, max) (default), 'closed' [min, max] (OpenPCDet) or 'open'
+            (min, max) (mmdet3d's ``PointsRangeFilter`` / ``ObjectRangeFilter``).
+    """
+
+    INTERVALS = ("half_open", "closed", "open")
+    BOX_RULES = ("xy", "xyz", "none")
+
+    def __init__(self, point_cloud_range, points_z=True, boxes="xy", interval="half_open"):
         r = np.asarray(point_cloud_range, dtype=np.float32)
         if r.shape != (6,) or not (r[:3] < r[3:]).all():
             raise ValueError(f"point_cloud_range must be [x0, y0, z0, x1, y1, z1] with x0 < x1 etc., got {point_cloud_range}")
-        self.range = r
+        if interval not in self.INTERVALS:
+            raise ValueError(f"RangeFilter: interval must be one of {self.INTERVALS}, got {interval!r}")
+        if boxes not in self.BOX_RULES:
+            raise ValueError(f"RangeFilter: boxes must be one of {self.BOX_RULES}, got {boxes!r}")
+        self.range, self.points_z, self.boxes, self.interval = r, bool(points_z), boxes, interval
+
+    def _inside(self, v, lo, hi):
+        """(N, k) bool: each coordinate of ``v`` (N, k) within [lo, hi] under ``interval``."""
+        if self.interval == "closed":
+            return (v >= lo) & (v <= hi)
+        if self.interval == "open":
+            return (v > lo) & (v < hi)
+        return (v >= lo) & (v < hi)
 
     def __call__(self, item, rng=None):
         p, r = item["points"], self.range
-        keep = ((p[:, :3] >= r[:3]) & (p[:, :3] < r[3:])).all(1)
-        item["points"] = p[keep]
-        if "gt_boxes" in item:
-            b = item["gt_boxes"]
-            _select_boxes(item, ((b[:, :2] >= r[:2]) & (b[:, :2] < r[3:5])).all(1))
+        k = 3 if self.points_z else 2
+        item["points"] = p[self._inside(p[:, :k], r[:k], r[3:3 + k]).all(1)]
+        if "gt_boxes" in item and self.boxes != "none":
+            b, k = item["gt_boxes"], 3 if self.boxes == "xyz" else 2
+            _select_boxes(item, self._inside(b[:, :k], r[:k], r[3:3 + k]).all(1))
+        return item
+
+
+@TRANSFORMS.register_module()
+class PointsTanh:
+    """Squashes point feature columns with ``tanh`` (Waymo's intensity and elongation are unbounded).
+
+    Args:
+        dims: the point columns to squash, e.g. (4,) for the elongation of [x, y, z, intensity,
+            elongation] points whose intensity the dataset already squashed (``tanh_intensity``).
+    """
+
+    def __init__(self, dims=(3,)):
+        self.dims = tuple(int(d) for d in dims)
+        if not self.dims or min(self.dims) < 3:
+            raise ValueError(f"PointsTanh: dims must name feature columns (>= 3, after x, y, z), got {dims}")
+
+    def __call__(self, item, rng=None):
+        p = item["points"]
+        if p.shape[1] <= max(self.dims):
+            raise ValueError(f"PointsTanh: points have {p.shape[1]} columns, dims {self.dims} ask for column "
+                             f"{max(self.dims)}")
+        p = p.copy()
+        p[:, self.dims] = np.tanh(p[:, self.dims])
+        item["points"] = p
         return item
 
 
@@ -148,30 +198,76 @@ class PointShuffle:
 class ObjectSample:
     """GT-sampling: pastes objects from a ground-truth database into the scene.
 
-    The database (``tools/create_data.py synthetic --gt-database``) holds the LiDAR points of every
-    training object (relative to its box centre) and its box at its original position. For each class
-    the transform draws ``sample_groups[class] - existing`` objects with at least ``min_points`` points,
-    drops those whose BEV box overlaps an existing box or an earlier pasted one, removes the scene's
-    points inside each pasted box and adds the object's points. Objects keep their original position, so
-    their occlusion pattern stays consistent with the sensor.
+    The database (``tools/create_data.py synthetic|waymo ... --gt-database``) holds the LiDAR points of
+    every training object (relative to its box centre) and its box at its original position. For each
+    class the transform draws ``sample_groups[class] - existing`` objects with at least ``min_points``
+    points, drops those whose BEV box overlaps an existing box or another drawn one (``collision``),
+    removes the scene's points inside each pasted box and adds the object's points. Objects keep their
+    original position, so their occlusion pattern stays consistent with the sensor.
+
+    Args:
+        db_path: the database ``.npz`` (``pc3d.datasets.gt_database``).
+        sample_groups: {class: objects per scene}, scene objects of the class included.
+        min_points: int for every class, or {class: int}: database objects with fewer points are never
+            drawn (classes not named use 0).
+        classes: label order of the database and the scene (default ``pc3d.datasets.CLASSES``).
+        collision: how drawn objects that overlap each other are resolved, class by class in label
+            order, each class also checked against the scene's boxes and the objects pasted for the
+            classes before it: 'greedy' (default; mmdet3d's ``DataBaseSampler``: a drawn object is kept
+            when it clears every box kept before it) or 'drop_both' (OpenPCDet's ``DataBaseSampler``:
+            two drawn objects of a class that overlap are both dropped).
     """
 
-    def __init__(self, db_path, sample_groups=None, min_points=5, classes=None):
+    COLLISIONS = ("greedy", "drop_both")
+
+    def __init__(self, db_path, sample_groups=None, min_points=5, classes=None, collision="greedy"):
         from . import CLASSES
         from .gt_database import load_gt_database
 
         self.classes = tuple(classes or CLASSES)
         self.sample_groups = dict(sample_groups or {"Vehicle": 15, "Pedestrian": 8, "Cyclist": 8})
-        unknown = set(self.sample_groups) - set(self.classes)
+        if isinstance(min_points, dict):
+            self.min_points = {c: int(min_points.get(c, 0)) for c in self.classes}
+            named = set(min_points)
+        else:
+            self.min_points = {c: int(min_points) for c in self.classes}
+            named = set()
+        unknown = (set(self.sample_groups) | named) - set(self.classes)
         if unknown:
-            raise ValueError(f"sample_groups names unknown classes {sorted(unknown)}; classes are {self.classes}")
+            raise ValueError(f"ObjectSample: sample_groups/min_points name unknown classes {sorted(unknown)}; "
+                             f"classes are {self.classes}")
+        if collision not in self.COLLISIONS:
+            raise ValueError(f"ObjectSample: collision must be one of {self.COLLISIONS}, got {collision!r}")
+        self.collision = collision
         self.db = load_gt_database(db_path)
-        self.by_class = {c: np.nonzero((self.db["labels"] == i) & (self.db["num_points"] >= min_points))[0]
+        self.by_class = {c: np.nonzero((self.db["labels"] == i) & (self.db["num_points"] >= self.min_points[c]))[0]
                          for i, c in enumerate(self.classes)}
 
-    def __call__(self, item, rng):
-        from .box_utils import bev_overlap_matrix, points_in_boxes_indices
+    def _resolve_greedy(self, cand, boxes):
+        """Indices into ``cand`` kept: each clears the scene and every candidate kept before it."""
+        cboxes = self.db["boxes"][cand]
+        hit_existing = bev_overlap_matrix(cboxes, boxes).any(1)
+        mutual = bev_overlap_matrix(cboxes, cboxes)
+        chosen = []
+        for k in range(len(cand)):
+            if not hit_existing[k] and not mutual[k, chosen].any():
+                chosen.append(k)
+        return chosen
 
+    def _resolve_drop_both(self, picks, boxes):
+        """Per class: candidates overlapping the boxes so far or any other candidate of the class go."""
+        chosen, start, existing = [], 0, boxes
+        for cand in picks:
+            cboxes = self.db["boxes"][cand]
+            mutual = bev_overlap_matrix(cboxes, cboxes)
+            np.fill_diagonal(mutual, False)
+            ok = np.nonzero(~bev_overlap_matrix(cboxes, existing).any(1) & ~mutual.any(1))[0]
+            chosen += (start + ok).tolist()
+            existing = np.concatenate([existing, cboxes[ok]])
+            start += len(cand)
+        return chosen
+
+    def __call__(self, item, rng):
         boxes = item["gt_boxes"]
         if boxes.shape[1] != self.db["boxes"].shape[1] or "gt_attributes" in item:
             # Pasting 7-column database boxes into 9-column (velocity) scenes would invent velocities.
@@ -187,16 +283,14 @@ class ObjectSample:
         if not picks:
             return item
         cand = np.concatenate(picks)
-        cboxes = self.db["boxes"][cand]
-        hit_existing = bev_overlap_matrix(cboxes, boxes).any(1)
-        mutual = bev_overlap_matrix(cboxes, cboxes)
-        chosen = []
-        for k in range(len(cand)):  # greedy: keep a candidate that clears everything kept before it
-            if not hit_existing[k] and not mutual[k, chosen].any():
-                chosen.append(k)
+        if self.collision == "greedy":
+            chosen = self._resolve_greedy(cand, boxes)
+        else:
+            chosen = self._resolve_drop_both(picks, boxes)
         if not chosen:
             return item
-        sel, sboxes = cand[chosen], cboxes[chosen]
+        sel = cand[chosen]
+        sboxes = self.db["boxes"][sel]
         pts = item["points"]
         inside = points_in_boxes_indices(pts, sboxes)
         keep = np.ones(len(pts), dtype=bool)

@@ -1,4 +1,5 @@
-"""Hooks: a tqdm progress bar with ETA over training and evaluation; BEV PNGs of evaluated frames."""
+"""Hooks: a tqdm progress bar with ETA over training and evaluation; BEV PNGs of evaluated frames;
+folding BatchNorms for tests; training the last epochs without augmentation."""
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -119,3 +120,68 @@ class FuseConvBNHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         model.eval()
         runner.logger.info(f"FuseConvBNHook: {fuse_conv_bn(model)} BatchNorm layers folded into convolutions")
+
+
+def _pipeline_dataset(dataset):
+    """The dataset that owns the transform ``pipeline``, through mmengine's wrappers (``.dataset``)."""
+    seen = dataset
+    while not hasattr(seen, "pipeline") and hasattr(seen, "dataset"):
+        seen = seen.dataset
+    if not hasattr(seen, "pipeline") or not hasattr(seen.pipeline, "transforms"):
+        raise TypeError(f"DisableAugmentationHook: training dataset {type(dataset).__name__} has no transform "
+                        f"pipeline (a Compose) to change")
+    return seen
+
+
+@HOOKS.register_module()
+class DisableAugmentationHook(Hook):
+    """Trains the last ``num_last_epochs`` epochs without the named augmentations (OpenPCDet's
+    ``DisableAugmentationHook``: the model ends on unaugmented scenes).
+
+    From the epoch ``max_epochs - num_last_epochs`` on (0-based; also after a resume there), the
+    training dataset's pipeline loses every transform whose class name is in ``disable_types``; the
+    others (range filter, point shuffle, feature squashing) stay in order. DataLoader workers hold a copy
+    of the dataset, so persistent workers are restarted to see the new pipeline.
+
+    Args:
+        num_last_epochs: epochs at the end trained without the augmentations (>= 1).
+        disable_types: transform class names to drop, e.g. ('ObjectSample', 'RandomFlip',
+            'GlobalRotScaleTrans').
+    """
+
+    priority = "NORMAL"
+
+    def __init__(self, num_last_epochs: int = 1, disable_types=("ObjectSample", "RandomFlip", "GlobalRotScaleTrans")):
+        if int(num_last_epochs) < 1:
+            raise ValueError(f"DisableAugmentationHook: num_last_epochs must be >= 1, got {num_last_epochs}")
+        if isinstance(disable_types, str) or not disable_types:
+            raise ValueError(f"DisableAugmentationHook: disable_types must be a non-empty list of transform "
+                             f"class names, got {disable_types!r}")
+        self.num_last_epochs, self.disable_types = int(num_last_epochs), tuple(disable_types)
+        self.disabled = False
+
+    def before_train_epoch(self, runner) -> None:
+        if self.disabled or runner.epoch < runner.max_epochs - self.num_last_epochs:
+            return
+        from pc3d.datasets.transforms import Compose
+
+        loader = runner.train_dataloader
+        dataset = _pipeline_dataset(loader.dataset)
+        transforms = dataset.pipeline.transforms
+        names = {type(t).__name__ for t in transforms}
+        missing = set(self.disable_types) - names
+        if missing:
+            raise ValueError(f"DisableAugmentationHook: the training pipeline has no {sorted(missing)} "
+                             f"(it has {[type(t).__name__ for t in transforms]})")
+        kept = Compose([])
+        kept.transforms = [t for t in transforms if type(t).__name__ not in self.disable_types]
+        dataset.pipeline = kept
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None:  # persistent workers were started with the old pipeline
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            loader._iterator = None
+        self.disabled = True
+        runner.logger.info(f"DisableAugmentationHook: epoch {runner.epoch + 1} of {runner.max_epochs} on without "
+                           f"{list(self.disable_types)}; pipeline now {[type(t).__name__ for t in kept.transforms]}")

@@ -9,8 +9,15 @@ elongation, nlz]) and ``waymo_infos_{train,val,test}.pkl``: the layout ``WaymoDa
 ``--source openpcdet``: gathers an existing OpenPCDet processing (``<root>/<processed-dir>/<seq>/<seq>.pkl``
 per sequence, restricted to ``<root>/ImageSets/<split>.txt`` when that list exists, as OpenPCDet does)
 into ``--out/waymo_infos_<split>.pkl``, checking every frame's ``.npy`` and annotations on the way.
+
+``--gt-database`` then writes ``--out/gt_database_train.npz`` for GT-sampling (``ObjectSample``): every
+object of the train split's frames as OpenPCDet's Waymo database holds it (no-label-zone points
+dropped, intensity squashed with ``tanh``, points relative to the box centre; see
+``pc3d.datasets.gt_database``).
 """
 from pathlib import Path
+
+import numpy as np
 
 V2_SPLITS = {"training": "train", "validation": "val", "testing": "test"}
 
@@ -27,6 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--returns", type=int, nargs="+", default=[1, 2], choices=(1, 2),
                         help="v2 range-image returns to convert")
     parser.add_argument("--workers", type=int, default=1, help="processes (one segment per task)")
+    parser.add_argument("--gt-database", action="store_true",
+                        help="also build gt_database_train.npz (GT-sampling) from the train split")
     return parser
 
 
@@ -125,6 +134,21 @@ def gather_openpcdet(root, out, splits=("train", "val"), processed_dir="waymo_pr
     return written
 
 
+def build_database(root, split="train", processed_dir="waymo_processed_data", progress=True):
+    """Writes ``<root>/gt_database_<split>.npz`` from the OpenPCDet-layout split under ``root``: the
+    objects of every frame as ``WaymoDataset(source='openpcdet', tanh_intensity=True)`` loads it
+    (the database OpenPCDet builds with ``create_groundtruth_database``, sampled interval 1)."""
+    from tqdm import tqdm
+
+    from ..gt_database import build_gt_database
+    from .dataset import WaymoDataset
+
+    ds = WaymoDataset(root, split, source="openpcdet", processed_dir=processed_dir, tanh_intensity=True)
+    frames = tqdm(((i, ds.get_data_info(i)) for i in range(len(ds))), total=len(ds), desc=f"gt database {split}",
+                  unit="frame", disable=not progress)
+    return build_gt_database(frames, Path(root) / f"gt_database_{split}.npz")
+
+
 def main(args):
     if args.source == "v2":
         if args.out is None:
@@ -134,4 +158,10 @@ def main(args):
         written = gather_openpcdet(args.root, args.out or args.root, args.splits or ("train", "val"), args.processed_dir)
     for split, path in written.items():
         print(f"{split}: {path}")
+    if args.gt_database:
+        out = Path(args.out or args.root)
+        db = build_database(out, "train", args.processed_dir)
+        counts = np.bincount(db["labels"], minlength=3)
+        print(f"gt database: {len(db['boxes'])} objects (Vehicle {counts[0]}, Pedestrian {counts[1]}, "
+              f"Cyclist {counts[2]}) -> {out / 'gt_database_train.npz'}")
     return written
