@@ -311,3 +311,31 @@ def test_bad_inputs_raise_clear_errors():
                                             pred_scores=np.ones(1, np.float32), pred_labels=np.array([3]),
                                             gt_boxes=np.zeros((0, 7), np.float32), gt_labels=np.zeros(0, np.int64),
                                             gt_num_points=np.zeros(0, np.int64), gt_difficulty=np.zeros(0, np.int64))])
+
+
+def test_road_frames_are_shaped_like_a_detector_on_waymo():
+    """The metric-at-scale benchmark's frames: ~60 GT per frame along one road, <= 500 predictions per frame
+    (misses, duplicates, background boxes at low scores)."""
+    from pc3d.benchmark.suite_metrics import road_frames
+
+    gt, pred = road_frames(200, seed=0)
+    per_frame_gt = np.bincount(gt["frame_id"], minlength=200)
+    per_frame_pred = np.bincount(pred["frame_id"], minlength=200)
+    assert 50 <= per_frame_gt.mean() <= 70 and per_frame_pred.max() <= 500 and per_frame_pred.mean() >= 300
+    assert set(np.unique(gt["type"])) == {VEH, PED, CYC}
+    # Clustered, not uniform: in each frame the boxes fit a 30 m wide strip (the road with its sidewalks).
+    f0 = gt["bbox"][gt["frame_id"] == 0, :2].astype(np.float64)
+    centred = f0 - f0.mean(0)
+    spread = np.sqrt(np.linalg.eigvalsh(centred.T @ centred / len(f0)))
+    assert spread[0] < 10.0 < spread[1]
+    # Most predictions are low-score background, as a head's top-K at score threshold 0 gives.
+    assert np.median(pred["score"]) < 0.2 and (pred["score"] > 0.5).sum() > 0.5 * len(gt["bbox"])
+
+
+def test_metric_equals_naive_hungarian_on_road_frames():
+    # The clustered road frames make large connected components (a lane of cars with their duplicates): the fast
+    # matching must equal a full Hungarian per frame, class and cut-off there too.
+    from pc3d.benchmark import suite_metrics
+
+    gt, pred = suite_metrics.road_frames(12, seed=5)
+    suite_metrics._check(waymo_detection_metrics(gt, pred), suite_metrics.naive_waymo_metrics(gt, pred))
