@@ -1,6 +1,6 @@
 """DSVT-P and DSVT-V against the released code's outputs (golden cases ``dsvt_voxel_waymo*``,
-``dsvt_pillar_waymo_small`` and the backbone part of ``dsvt_pillar_waymo_detector``), and the checkpoint
-conversion's refusals.
+``dsvt_pillar_waymo_small`` and the backbone part of ``dsvt_pillar_waymo_detector``, the last two full cases
+through the paper configs' backbones), and the checkpoint conversion's refusals.
 
 Each case folder holds the official module's config (``info.json``), its random weights in an OpenPCDet
 container, the input voxels and the official outputs. The pc3d model is built from that config, takes the
@@ -8,6 +8,7 @@ converted weights, and must give the same voxel features (matched by coords) and
 voxel sets after every stage.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,18 +97,6 @@ def test_backbone_equals_official(name, record_property):
     record_property("max_abs_diff", diff)
     print(f"{name}: voxel_features max abs diff {diff:.3e} (max |official| "
           f"{np.abs(official['voxel_features']).max():.3f})")
-
-
-def test_detector_backbone_part_equals_official(record_property):
-    case = require_case("dsvt_pillar_waymo", DETECTOR_CASE)
-    with np.load(case / "output.npz") as data:
-        official = {k: data[k] for k in ("vfe_voxel_features", "vfe_voxel_coords", "backbone3d_voxel_features",
-                                         "backbone3d_voxel_coords")}
-    out, _ = run_case(case, official["vfe_voxel_features"], official["vfe_voxel_coords"])
-    diff = assert_voxels_close(out.coords.numpy(), out.feats.numpy(), official["backbone3d_voxel_coords"],
-                               official["backbone3d_voxel_features"], f"{DETECTOR_CASE} backbone3d_voxel_features")
-    record_property("max_abs_diff", diff)
-    print(f"{DETECTOR_CASE}: backbone3d_voxel_features max abs diff {diff:.3e}")
 
 
 def test_every_known_case_found_is_run():
@@ -255,3 +244,79 @@ def test_pooling_query_counts_empty_slots_as_zero():
     assert seen["k"].shape == (1, 4, 8) and seen["kw"].get("key_padding_mask") is None
     torch.testing.assert_close(seen["k"][0, 2], feats[0] + pool.pos_embedding[2])  # z = 2 sits in slot 2
     torch.testing.assert_close(seen["k"][0, 0], pool.pos_embedding[0])
+
+
+# The paper configs' backbones are the released ones: the same structure as the released yaml's BACKBONE_3D
+# (always), and the same function on the full golden cases (when ../shared has them).
+
+ROOT = Path(__file__).resolve().parents[1]
+# BACKBONE_3D of Haiyang-W/DSVT tools/cfgs/dsvt_models/dsvt_plain_1f_onestage.yaml / dsvt_3D_1f_onestage.yaml.
+OFFICIAL_YAML = {
+    "dsvt_pillar_waymo": dict(
+        INPUT_LAYER=dict(sparse_shape=[468, 468, 1], downsample_stride=[], d_model=[192], set_info=[[36, 4]],
+                         window_shape=[[12, 12, 1]], hybrid_factor=[2, 2, 1], shifts_list=[[[0, 0, 0], [6, 6, 0]]],
+                         normalize_pos=False),
+        block_name=["DSVTBlock"], set_info=[[36, 4]], d_model=[192], nhead=[8], dim_feedforward=[384], dropout=0.0,
+        activation="gelu"),
+    "dsvt_voxel_waymo": dict(
+        INPUT_LAYER=dict(sparse_shape=[468, 468, 32], downsample_stride=[[1, 1, 4], [1, 1, 4], [1, 1, 2]],
+                         d_model=[192] * 4, set_info=[[48, 1]] * 4,
+                         window_shape=[[12, 12, 32], [12, 12, 8], [12, 12, 2], [12, 12, 1]], hybrid_factor=[2, 2, 1],
+                         shifts_list=[[[0, 0, 0], [6, 6, 0]]] * 4, normalize_pos=False),
+        block_name=["DSVTBlock"] * 4, set_info=[[48, 1]] * 4, d_model=[192] * 4, nhead=[8] * 4,
+        dim_feedforward=[384] * 4, dropout=0.0, activation="gelu", reduction_type="attention"),
+}
+FULL_CASE = {"dsvt_pillar_waymo": DETECTOR_CASE, "dsvt_voxel_waymo": "dsvt_voxel_waymo"}
+
+
+def config_model(name):
+    from mmengine.config import Config
+
+    from pc3d.registry import MODELS
+
+    cfg = Config.fromfile(str(ROOT / "configs" / "waymo" / f"{name}.py"))
+    return cfg, MODELS.build(cfg.model.backbone3d)
+
+
+def _grid(cfg):
+    r, v = cfg.point_cloud_range, cfg.model.voxelizer.voxel_size
+    return tuple(round((r[a + 3] - r[a]) / v[a]) for a in (2, 1, 0))
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_YAML))
+def test_paper_config_backbone_is_the_released_one(name):
+    cfg, ours = config_model(name)
+    official, grid = dsvt_from_official(OFFICIAL_YAML[name])
+    assert _grid(cfg) == grid
+    for attr in ("channels", "num_blocks", "set_size", "hybrid_factor", "pool_strides", "position_by_layer",
+                 "alternate_across_stages"):
+        assert getattr(ours, attr) == getattr(official, attr), attr
+    for s in range(len(ours.stages)):
+        assert [ours._config(s, c, grid) for c in (0, 1)] == [official._config(s, c, grid) for c in (0, 1)]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: v.shape for k, v in official.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", sorted(FULL_CASE))
+def test_paper_config_backbone_computes_the_official_function(name, record_property):
+    case = require_case(name.rsplit("_waymo", 1)[0] + "_waymo", FULL_CASE[name])
+    _, model = config_model(name)
+    state = load_official_state(case / "checkpoint.pth", "openpcdet")
+    backbone = {k[len("backbone_3d."):]: v for k, v in state.items() if k.startswith("backbone_3d.")}
+    model.load_state_dict(model.convert_official_state(backbone, "openpcdet"), strict=True)
+    with np.load(case / "input.npz") as inp, np.load(case / "output.npz") as out:
+        if name == "dsvt_voxel_waymo":
+            feats, coords = inp["voxel_features"], inp["voxel_coords"]
+            off_feats, off_coords = out["voxel_features"], out["voxel_coords"]
+        else:
+            feats, coords = out["vfe_voxel_features"], out["vfe_voxel_coords"]
+            off_feats, off_coords = out["backbone3d_voxel_features"], out["backbone3d_voxel_coords"]
+    cfg, _ = config_model(name)
+    voxels = SparseVoxels(torch.from_numpy(feats), torch.from_numpy(coords).int(), _grid(cfg), 2)
+    with torch.no_grad():
+        result = model.eval()(voxels)
+    diff = assert_voxels_close(result.coords.numpy(), result.feats.numpy(), off_coords, off_feats,
+                               f"{FULL_CASE[name]} ({name} config) backbone output")
+    record_property("max_abs_diff", diff)
+    print(f"{FULL_CASE[name]} through configs/waymo/{name}.py: max abs diff {diff:.3e} "
+          f"(max |official| {np.abs(off_feats).max():.3f})")

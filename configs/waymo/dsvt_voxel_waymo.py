@@ -1,7 +1,10 @@
-# DSVT-V on Waymo (paper scale): 0.32 x 0.32 x 0.1875 m voxels over +-74.88 m x [-2, 4] m (468 x 468 x 32),
-# dynamic VFE (192, 192), four DSVT stages (d = 192, 8 heads, FFN 384, one block each, sets of tau = 48)
-# with 3D windows 12 x 12 x {32, 8, 2, 1}, joined by attention-style pooling of z by 4, 4, 2 (32 -> 8 -> 2 -> 1
-# slices); then the DSVT-P 2D backbone, neck and stride-1 head.
+# DSVT-V on Waymo (paper scale, Wang et al. CVPR 2023; Haiyang-W/DSVT tools/cfgs/dsvt_models/dsvt_3D_1f_onestage.yaml,
+# which differs from the DSVT-P yaml only in VOXEL_SIZE and BACKBONE_3D): dsvt_pillar_waymo.py's detector and
+# training recipe on 0.32 x 0.32 x 0.1875 m voxels over +-74.88 m x [-2, 4] m (468 x 468 x 32), with the DSVT-V
+# backbone: four stages (d = 192, 8 heads, FFN 384, one block each, sets of tau = 48), windows 12 x 12 x {32, 8, 2, 1}
+# and 24 x 24 x {32, 8, 2, 1} shifted by (6, 6) (stages 1 and 3: the configuration alternates over all blocks),
+# joined by attention pooling of z by 4, 4, 2 (32 -> 8 -> 2 -> 1 slices). Its checkpoints convert with
+# tools/convert_checkpoint.py --from openpcdet.
 _base_ = ['./dsvt_pillar_waymo.py']
 point_cloud_range = [-74.88, -74.88, -2.0, 74.88, 74.88, 4.0]
 voxel_size = [0.32, 0.32, 0.1875]
