@@ -4,6 +4,8 @@
 Subcommands (one module each in ``pc3d/datasets/converters/``):
     synthetic   simulate pc3d's built-in LiDAR dataset, e.g.
                 ``python tools/create_data.py synthetic --out data/synthetic --train 200 --val 50 --workers 2``
+    custom      index your own labelled point clouds (docs/custom_dataset.md), e.g.
+                ``python tools/create_data.py custom --root data/mydata --columns x,y,z,intensity --gt-database``
 Run ``python tools/create_data.py <dataset> --help`` for a subcommand's options.
 """
 import argparse

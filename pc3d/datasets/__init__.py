@@ -13,6 +13,8 @@ from .synthetic import SyntheticDataset  # noqa: E402
 from .waymo import WaymoDataset  # noqa: E402
 from .nuscenes import NuScenesDataset  # noqa: E402
 from .scannet import ScanNetDataset  # noqa: E402
+from .custom import CustomDataset  # noqa: E402  (your own data: docs/custom_dataset.md)
 from . import modelnet, scanobjectnn, shapes  # noqa: E402,F401  (object datasets for Any2Point)
 
-__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "NuScenesDataset", "ScanNetDataset", "collate_batch"]
+__all__ = ["CLASSES", "SyntheticDataset", "WaymoDataset", "NuScenesDataset", "ScanNetDataset", "CustomDataset",
+           "collate_batch"]

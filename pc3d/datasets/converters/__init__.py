@@ -2,4 +2,4 @@
 registering its subcommand (whose ``func`` default runs it). Add a dataset by adding a module and its
 name to ``SUBCOMMANDS``; modules are imported only when the tool starts, and heavy imports stay inside
 the run functions."""
-SUBCOMMANDS = ("synthetic", "waymo", "nuscenes", "nuscenes_sim", "scannet", "scannet_sim")
+SUBCOMMANDS = ("synthetic", "waymo", "nuscenes", "nuscenes_sim", "scannet", "scannet_sim", "custom")
