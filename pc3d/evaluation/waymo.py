@@ -44,24 +44,28 @@ def _valid_dims(b: np.ndarray) -> np.ndarray:
     return ((dims > _MIN_BOX_DIM) & (dims < _MAX_BOX_DIM)).all(1)
 
 
-def _class_edges(p_frame, p_box, g_frame, g_box, threshold, iou_fn):
+def _class_edges(p_frame, p_box, g_frame, g_box, threshold, iou_fn, clip: bool = True):
     """Pairs with ``iou >= threshold`` in the same frame; frames given as sorted int codes.
 
-    Returns ``(edge_pred, edge_gt, weight)`` with indices into the (frame-sorted) class arrays.
+    Boxes the official metric gives IoU 0 (degenerate or absurd sizes) take no part. ``clip=False`` trusts
+    ``iou_fn`` to return values in [0, 1] already (the compiled op does). Returns ``(edge_pred, edge_gt, weight)``
+    with indices into the (frame-sorted) class arrays.
     """
     edges_p, edges_g, weights = [], [], []
-    p_valid, g_valid = _valid_dims(p_box), _valid_dims(g_box)
+    p_keep, g_keep = np.flatnonzero(_valid_dims(p_box)), np.flatnonzero(_valid_dims(g_box))
+    p_frame, p_box, g_frame, g_box = p_frame[p_keep], p_box[p_keep], g_frame[g_keep], g_box[g_keep]
     frames = np.intersect1d(p_frame, g_frame)
     p_lo, p_hi = np.searchsorted(p_frame, frames), np.searchsorted(p_frame, frames, side="right")
     g_lo, g_hi = np.searchsorted(g_frame, frames), np.searchsorted(g_frame, frames, side="right")
-    for ps, pe, gs, ge in zip(p_lo, p_hi, g_lo, g_hi):
-        iou = np.asarray(iou_fn(np.ascontiguousarray(p_box[ps:pe]), np.ascontiguousarray(g_box[gs:ge])),
-                         np.float64).reshape(pe - ps, ge - gs)
-        iou = np.where(p_valid[ps:pe, None] & g_valid[None, gs:ge], np.clip(iou, 0.0, 1.0), 0.0)
+    threshold32 = np.float32(threshold)
+    for ps, pe, gs, ge in zip(p_lo.tolist(), p_hi.tolist(), g_lo.tolist(), g_hi.tolist()):
+        iou = np.asarray(iou_fn(p_box[ps:pe], g_box[gs:ge]), np.float64).reshape(pe - ps, ge - gs)
+        if clip:
+            iou = np.clip(iou, 0.0, 1.0)
         # The official matcher compares the float IoU with the float threshold.
-        r, c = np.nonzero(iou.astype(np.float32) >= np.float32(threshold))
-        edges_p.append(r + ps)
-        edges_g.append(c + gs)
+        r, c = np.nonzero(iou.astype(np.float32) >= threshold32)
+        edges_p.append(p_keep[r + ps])
+        edges_g.append(g_keep[c + gs])
         weights.append(np.round(iou[r, c] * IOU_QUANTUM).astype(np.int64))
     if not edges_p:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -141,7 +145,8 @@ def class_measurements(g, p, wtype: int, threshold: float, cutoffs: np.ndarray,
     pi = np.flatnonzero(p["type"] == wtype)
     gi, pi = gi[np.argsort(g["frame"][gi], kind="stable")], pi[np.argsort(p["frame"][pi], kind="stable")]
     gb, pb = g["bbox"][gi], p["bbox"][pi]
-    e_p, e_g, w = _class_edges(p["frame"][pi], pb, g["frame"][gi], gb, threshold, iou_fn)
+    e_p, e_g, w = _class_edges(p["frame"][pi], pb, g["frame"][gi], gb, threshold, iou_fn,
+                               clip=iou_fn is not default_iou_fn)
     m = cutoff_measurements(e_p, e_g, w, presence_levels(p["score"][pi], cutoffs), pb[:, 6], gb[:, 6],
                             g["level"][gi], len(cutoffs))
     m["num_gt"] = len(gi)
