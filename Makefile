@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 # Builds the C++ sources two at a time (the machines here have 2 cores).
 export MAX_JOBS ?= 2
 STAMP := $(VENV)/.pc3d-installed
-CSRC := $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' 2>/dev/null)
+CSRC := $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 
 .PHONY: setup build demo test test-all bench check-cuda clean

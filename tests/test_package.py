@@ -150,3 +150,24 @@ def test_each_class_list_is_defined_once():
     found = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "pc3d").rglob("*.py")) + sorted((ROOT / "tools").glob("*.py"))
              if pattern.search(p.read_text()) and p.name != "classes.py"]
     assert not found, f"class lists restated outside pc3d/classes.py: {found}"
+
+
+def test_cuda_check_compiles_with_the_build_flags():
+    """tools/check_cuda.py passes nvcc the standard, flags and macros setup.py builds the CUDA extension with."""
+    import runpy
+
+    flags = runpy.run_path(str(ROOT / "csrc" / "build_flags.py"))
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import check_cuda
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    cmd = check_cuda.nvcc_command("x.cu", "inc", "x.o")
+    for flag in flags["NVCC_FLAGS"]:
+        assert flag in cmd
+    for name, value in flags["CUDA_MACROS"] + flags["EXTENSION_MACROS"]:
+        assert (f"-D{name}" if value is None else f"-D{name}={value}") in cmd
+    host = cmd[cmd.index("--compiler-options") + 1].split(",")
+    assert set(f for f in flags["CXX_FLAGS"] if not f.startswith("-std")) <= set(host)
+    setup_text = (ROOT / "setup.py").read_text()
+    assert "-std=" not in setup_text and 'FLAGS["NVCC_FLAGS"]' in setup_text and 'FLAGS["CXX_FLAGS"]' in setup_text

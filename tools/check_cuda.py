@@ -2,8 +2,9 @@
 
 The machines pc3d is developed on have no GPU and a CPU torch, so `setup.py` skips `.cu` files there.
 This check still proves they compile: it fetches a CUDA torch wheel with pip (``pip download --no-deps``),
-unpacks only ``torch/include/`` into ``.cache/cuda-torch/``, and runs ``nvcc -std=c++20 -c`` for sm_80 and
-sm_90 on each ``.cu`` file. Any compile error makes it exit non-zero (``make test`` runs it first).
+unpacks only ``torch/include/`` into ``.cache/cuda-torch/``, and runs ``nvcc -c`` for sm_80 and sm_90 on each
+``.cu`` file with the flags and macros of the real CUDA build (``csrc/build_flags.py``, plus what torch's
+``CUDAExtension`` adds: ``COMMON_NVCC_FLAGS``, the extension-name macros, ``-fPIC`` and the host C++ flags). Any compile error makes it exit non-zero (``make test`` runs it first).
 
 Usage: python tools/check_cuda.py [--torch 2.14.1] [--jobs 2] [FILE.cu ...]
 """
@@ -11,6 +12,7 @@ import argparse
 import concurrent.futures as cf
 import glob
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,23 @@ import time
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGS = runpy.run_path(os.path.join(ROOT, "csrc", "build_flags.py"))
+
+
+def nvcc_command(path: str, inc: str, out: str) -> list:
+    """The nvcc call of the CUDA build for one source, against the headers in ``inc``."""
+    try:
+        from torch.utils.cpp_extension import COMMON_NVCC_FLAGS
+    except ImportError:  # the check needs no torch of its own beyond the downloaded headers
+        COMMON_NVCC_FLAGS = []
+    macros = FLAGS["CUDA_MACROS"] + FLAGS["EXTENSION_MACROS"]
+    host = ",".join(["-fPIC"] + [f for f in FLAGS["CXX_FLAGS"] if not f.startswith("-std")])
+    return (["nvcc", "-c", path, "-o", out, "-gencode=arch=compute_80,code=sm_80",
+             "-gencode=arch=compute_90,code=sm_90", "-I", inc, "-I", os.path.join(inc, "torch", "csrc", "api", "include"),
+             "-I", os.path.join(ROOT, "csrc"), "-I", sysconfig.get_paths()["include"]]
+            + [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in macros]
+            + list(COMMON_NVCC_FLAGS) + list(FLAGS["NVCC_FLAGS"]) + ["--compiler-options", host,
+                                                                    "-D_GLIBCXX_USE_CXX11_ABI=1"])
 
 
 def fetch_headers(version: str, cache: str) -> str:
@@ -48,12 +67,7 @@ def fetch_headers(version: str, cache: str) -> str:
 
 def compile_one(path: str, inc: str, out_dir: str) -> tuple[str, bool, str, float]:
     start = time.time()
-    cmd = ["nvcc", "-std=c++20", "-c", path, "-o", os.path.join(out_dir, os.path.basename(path) + ".o"),
-           "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
-           "-I", inc, "-I", os.path.join(inc, "torch", "csrc", "api", "include"),
-           "-I", os.path.join(ROOT, "csrc"), "-I", sysconfig.get_paths()["include"],
-           "-DWITH_CUDA", "--expt-relaxed-constexpr", "-O2", "-Xcompiler", "-fPIC",
-           "-D_GLIBCXX_USE_CXX11_ABI=1"]
+    cmd = nvcc_command(path, inc, os.path.join(out_dir, os.path.basename(path) + ".o"))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     return path, proc.returncode == 0, proc.stdout + proc.stderr, time.time() - start
 
