@@ -84,7 +84,8 @@ def test_data_pipeline_is_the_official_one(name):
     if r["tanh_dims"] is None:
         assert all(t["type"] != "PointsTanh" for t in train + test)
     else:
-        assert tuple(by_type(train, "PointsTanh")["dims"]) == tuple(by_type(test, "PointsTanh")["dims"]) == r["tanh_dims"]
+        dims = [tuple(by_type(p, "PointsTanh")["dims"]) for p in (train, test)]
+        assert dims == [r["tanh_dims"]] * 2
 
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
         ds = loader.dataset
@@ -171,7 +172,8 @@ def openpcdet_one_cycle(step, total, lr_max, div_factor, moms, pct_start):
 
     low = lr_max / div_factor
     lr_phases = [(0, lambda p: cos_anneal(low, lr_max, p)), (pct_start, lambda p: cos_anneal(lr_max, low / 1e4, p))]
-    mom_phases = [(0, lambda p: cos_anneal(moms[0], moms[1], p)), (pct_start, lambda p: cos_anneal(moms[1], moms[0], p))]
+    mom_phases = [(0, lambda p: cos_anneal(moms[0], moms[1], p)),
+                  (pct_start, lambda p: cos_anneal(moms[1], moms[0], p))]
 
     def value(phases):
         bounds = [int(s * total) for s, _ in phases] + [total]
@@ -327,7 +329,8 @@ def test_points_tanh_squashes_only_the_named_columns():
 
 def make_db(path, boxes, labels, num_points):
     """A database of one frame whose objects are ``boxes`` with ``num_points`` points each at the centre."""
-    pts = np.concatenate([np.tile(np.r_[b[:3], 0.5, 0.5], (n, 1)) for b, n in zip(boxes, num_points)]).astype(np.float32)
+    pts = np.concatenate([np.tile(np.r_[b[:3], 0.5, 0.5], (n, 1)) for b, n in zip(boxes, num_points)])
+    pts = pts.astype(np.float32)
     frame = {"points": pts, "gt_boxes": np.asarray(boxes, np.float32), "gt_labels": np.asarray(labels),
              "gt_difficulty": np.ones(len(boxes), np.int64)}
     return build_gt_database([(0, frame)], path)
@@ -485,7 +488,8 @@ def test_create_data_waymo_gt_database_feeds_the_paper_sampler(tmp_path):
         np.testing.assert_array_equal(obj[:, 3:], item["points"][idx, 3:])
         assert np.abs(obj[:, 3]).max() < 1.0  # tanh-squashed intensity
     cfg = load("dsvt_pillar_waymo")
-    gt = dict(by_type(cfg.train_dataloader.dataset.pipeline, "ObjectSample"), db_path=str(tmp_path / "gt_database_train.npz"))
+    gt = dict(by_type(cfg.train_dataloader.dataset.pipeline, "ObjectSample"),
+              db_path=str(tmp_path / "gt_database_train.npz"))
     sampler = TRANSFORMS.build(gt)
     assert sampler.by_class["Cyclist"].size == 0 and sampler.by_class["Vehicle"].size == 2
     item = ds.get_data_info(0)
@@ -497,3 +501,41 @@ def test_create_data_waymo_gt_database_feeds_the_paper_sampler(tmp_path):
         inside = out["points"][points_in_boxes_indices(out["points"], box[None])[0]]
         obj = db["points"][db["offsets"][k]:db["offsets"][k + 1]]
         np.testing.assert_allclose(np.sort(inside[:, 0]), np.sort(obj[:, 0] + box[0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["dsvt_pillar_waymo", "scatterformer_waymo", "flatformer_waymo"])
+def test_recipe_pipelines_run_on_waymo_frames(tmp_path, name):
+    """Each config's train and test datasets, built from the config with a real (tiny) OpenPCDet layout and
+    its database, give items with the recipe's feature squashing; the train items gain pasted objects."""
+    from pc3d.datasets import WaymoDataset
+    from pc3d.datasets.waymo.convert import build_database
+    from pc3d.registry import DATASETS
+
+    write_openpcdet_frames(tmp_path, np.random.default_rng(4))
+    infos = (tmp_path / "waymo_processed_data" / "segment-7" / "segment-7.pkl").read_bytes()
+    (tmp_path / "waymo_infos_train.pkl").write_bytes(infos)  # the split's info file, as create_data writes it
+    build_database(tmp_path, progress=False)
+    cfg = load(name)
+    train_cfg = cfg.train_dataloader.dataset
+    train_cfg.data_root = str(tmp_path)
+    train_cfg.seed = 0
+    for t in train_cfg.pipeline:
+        if t["type"] == "ObjectSample":
+            t["db_path"] = str(tmp_path / "gt_database_train.npz")
+    train = DATASETS.build(train_cfg)
+    test_cfg = dict(cfg.val_dataloader.dataset, data_root=str(tmp_path), split="train", seed=0)
+    test = DATASETS.build(test_cfg)
+    raw = WaymoDataset(tmp_path, "train", source="openpcdet", tanh_intensity=True)
+    for i in range(2):
+        a, t, r = train[i], test[i], raw.get_data_info(i)
+        assert a["points"].shape[1] == t["points"].shape[1] == 5
+        assert len(a["gt_boxes"]) > len(r["gt_boxes"])  # the other frame's objects were pasted
+        squash_elongation = RECIPES[name]["tanh_dims"] == (4,)
+        # test items: no augmentation, so the same points as the raw frame (up to order and range)
+        keep = RangeFilter(RECIPES[name]["range"], points_z=RECIPES[name]["points_z"],
+                           interval=RECIPES[name]["interval"])({"points": r["points"].copy()})["points"]
+        want = keep.copy()
+        if squash_elongation:
+            want[:, 4] = np.tanh(want[:, 4])
+        np.testing.assert_allclose(np.sort(t["points"], axis=0), np.sort(want, axis=0), rtol=1e-6)
+        assert len(t["gt_boxes"]) == len(r["gt_boxes"])
