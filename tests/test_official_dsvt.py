@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from official_golden import assert_close, assert_voxels_close, case_dirs, load_case, require_case
+from official_golden import assert_voxels_close, case_dirs, load_case, require_case
 from pc3d.apis.convert import CheckpointConversionError, convert_state, load_official_state
 from pc3d.models.backbones3d import DSVT
 from pc3d.models.backbones3d.dsvt import StagePooling, window_offsets
@@ -54,14 +54,15 @@ def official_backbone_cfg(case):
 
 
 def converted_model(case):
+    """The case's DSVT with the checkpoint's ``backbone_3d.*`` converted by the framework (every tensor read,
+    every pc3d tensor produced, shapes equal), in eval mode; and its grid."""
     model, grid = dsvt_from_official(official_backbone_cfg(case))
     state = load_official_state(case / "checkpoint.pth", "openpcdet")
-    backbone = {k[len("backbone_3d."):]: v for k, v in state.items() if k.startswith("backbone_3d.")}
-    from pc3d.apis.convert import _TrackedState
-
-    tracked = _TrackedState(backbone)
-    model.load_state_dict(model.convert_official_state(tracked, "openpcdet"), strict=True)
-    assert tracked.read == set(backbone), f"official tensors left unread: {sorted(set(backbone) - tracked.read)}"
+    backbone = {k: v for k, v in state.items() if k.startswith("backbone_3d.")}
+    host = _Detector(model)
+    result = convert_state(backbone, host, "openpcdet", name=str(case))
+    assert result.complete
+    host.load_state_dict(result.state_dict, strict=True)
     return model.eval(), grid
 
 

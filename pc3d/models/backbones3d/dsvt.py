@@ -327,7 +327,7 @@ class DSVT(nn.Module):
             unsupported.append("position_by_layer=False (the released code gives layer i configuration i's "
                                "embedding)")
         if not isinstance(self.input_proj, nn.Identity):
-            unsupported.append(f"in_channels != channels[0] (the released code has no input projection)")
+            unsupported.append("in_channels != channels[0] (the released code has no input projection)")
         if any(not isinstance(p.out_proj, nn.Identity) for p in self.pools):
             unsupported.append("stage widths that differ (the released pooling keeps the width)")
         if unsupported:

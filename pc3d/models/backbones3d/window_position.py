@@ -1,9 +1,10 @@
-"""Learned position encoding of a voxel's place inside its attention window (DSVT's).
+"""Learned position encoding of a voxel's place inside its attention window, after DSVT's.
 
-DSVT adds ``MLP(relative position)`` to queries and keys, where the relative position is the voxel's
+``MLP(relative position)`` is added to queries and keys, where the relative position is the voxel's
 offset from its window's centre divided by the window's size, so every coordinate lies in (-0.5, 0.5)
-whatever the window. FlatFormer can use the same encoding (``FlatFormer(position_encoding='mlp')``) in
-place of its sinusoidal encoding of absolute (x, y).
+whatever the window. FlatFormer can use it (``FlatFormer(position_encoding='mlp')``) in place of its
+sinusoidal encoding of absolute (x, y). DSVT itself (``dsvt.py``) embeds the unscaled offset ``c - W/2``
+with a BatchNorm in its MLP, as its released code does.
 """
 from typing import Sequence
 
