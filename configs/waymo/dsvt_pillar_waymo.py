@@ -5,7 +5,8 @@
 # channels at stride 1) and a stride-1 CenterPoint head with an IoU branch whose prediction rectifies the score
 # (Haiyang-W/DSVT tools/cfgs/dsvt_models/dsvt_plain_1f_onestage.yaml; its checkpoints convert with
 # tools/convert_checkpoint.py --from openpcdet).
-_base_ = ['./_base_waymo.py']
+# Training recipe (data pipeline, GT sampling, optimiser, schedule, hooks): the official config's.
+_base_ = ['../_base_/datasets/waymo_dsvt.py', '../_base_/schedules/openpcdet_adam_onecycle_24e.py']
 point_cloud_range = [-74.88, -74.88, -2.0, 74.88, 74.88, 4.0]
 voxel_size = [0.32, 0.32, 6.0]
 model = dict(
