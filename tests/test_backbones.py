@@ -1,11 +1,11 @@
-"""Sparse-transformer backbones (FlatFormer, DSVT-P/V, ScatterFormer): forward/backward and shapes,
-permutation equivariance, batch independence, and that padding duplicates change nothing; each also with
-``identity_init`` (pre-norm layers that start as the identity), checked at init and with trained-like
-(random) branch weights."""
+"""Sparse-transformer backbones (FlatFormer, DSVT-P/V; ScatterFormer in test_official_scatterformer.py):
+forward/backward and shapes, permutation equivariance, batch independence, and that padding duplicates
+change nothing; each also with ``identity_init`` (pre-norm layers that start as the identity), checked at
+init and with trained-like (random) branch weights."""
 import pytest
 import torch
 
-from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer, ScatterFormer
+from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer
 from pc3d.models.backbones3d.attention import sinusoidal_position
 from pc3d.models.backbones3d.conv_position import ConvPositionEncoding, ConvStem
 from pc3d.models.backbones3d.pooling import pool_coords
@@ -88,26 +88,11 @@ def _make(name, **kw):
     if name == "dsvt_voxel_blocks":  # two blocks in stage 2: the configuration counter runs across stages
         return DSVT(C_IN, channels=[16, 24], num_heads=2, ffn_channels=32, num_blocks=[1, 2],
                     window_shape=[(4, 6, 6), (1, 6, 6)], set_size=8, pool_strides=[(4, 1, 1)], **kw), (4, 24, 24)
-    if name == "scatterformer_voxel_cpe":
-        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
-                             ffn_channels=32, grid_depth=4, cpe_kernel=(3, 3, 3), cpe_depthwise=False, **kw), \
-            (4, 24, 24)
-    if name == "scatterformer_voxel_stem":
-        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
-                             ffn_channels=32, grid_depth=4, stem_kernel=(3, 3, 3), **kw), (4, 24, 24)
-    if name == "scatterformer_pillar":
-        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
-                             ffn_channels=32, grid_depth=1, **kw), (1, 24, 24)
-    if name == "scatterformer_voxel":
-        return ScatterFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(6, 6), kernel=5,
-                             ffn_channels=32, grid_depth=4, **kw), (4, 24, 24)
     raise KeyError(name)
 
 
 NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "flatformer_mlp",
-         "flatformer_bn", "flatformer_cpe2", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_blocks",
-         "scatterformer_pillar", "scatterformer_voxel", "scatterformer_voxel_cpe",
-         "scatterformer_voxel_stem"]
+         "flatformer_bn", "flatformer_cpe2", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_blocks"]
 # DSVT has no identity_init: its class is the released model only.
 ID_NAMES = [n for n in NAMES if not n.startswith("dsvt")]
 ALL = NAMES + [n + "+id" for n in ID_NAMES]
@@ -132,7 +117,7 @@ def test_forward_backward_shapes(name):
     out = model(voxels)
     base = name.partition("+")[0].removesuffix("_cpe").removesuffix("_stem").removesuffix("_cos")\
         .removesuffix("_blocks")
-    pooled = base in ("dsvt_voxel", "scatterformer_voxel")
+    pooled = base in ("dsvt_voxel",)
     d_out = 1 if pooled else shape[0]
     assert out.spatial_shape == (d_out, shape[1], shape[2])
     assert out.feats.shape == (out.coords.shape[0], model.out_channels)
@@ -282,8 +267,6 @@ def test_sinusoidal_position_layout_and_errors():
             FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3, 3), cpe_interval=bad)
     with pytest.raises(ValueError, match="not set with cpe_every_layer"):
         FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3, 3), cpe_interval=2, cpe_every_layer=True)
-    with pytest.raises(ValueError, match="cpe_depthwise=False shape the conv position encoding: set cpe_kernel"):
-        ScatterFormer(C_IN, channels=16, num_heads=2, cpe_depthwise=False)
 
 
 def test_flatformer_small_sample_in_batch_matches_alone():
@@ -456,9 +439,8 @@ def test_conv_stem_matches_dense_conv_batchnorm_gelu(training):
     with torch.no_grad():
         out = stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
     torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5)
-    for backbone in (FlatFormer, ScatterFormer):
-        with pytest.raises(ValueError, match=r"stem_kernel must be \(kz, ky, kx\), got \(3, 3\)"):
-            backbone(C_IN, channels=16, num_heads=2, stem_kernel=(3, 3))
+    with pytest.raises(ValueError, match=r"stem_kernel must be \(kz, ky, kx\), got \(3, 3\)"):
+        FlatFormer(C_IN, channels=16, num_heads=2, stem_kernel=(3, 3))
 
 
 def test_attention_pooling_reduces_each_pillar_by_attention():
@@ -484,12 +466,6 @@ def test_attention_pooling_reduces_each_pillar_by_attention():
 def test_dsvt_rejects_mismatched_stage_lists():
     with pytest.raises(ValueError, match="channels needs one entry per stage"):
         DSVT(C_IN, channels=[16, 16, 16], pool_strides=[(2, 1, 1)])
-
-
-def test_scatterformer_rejects_wrong_grid_depth():
-    model, _ = make("scatterformer_pillar")
-    with pytest.raises(ValueError, match="grid_depth=1"):
-        model(random_voxels([10], (4, 24, 24)))
 
 
 @pytest.mark.parametrize("name", ALL)

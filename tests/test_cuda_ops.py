@@ -189,7 +189,7 @@ def no_tf32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
-@pytest.mark.parametrize("name", ["flatformer_full_cpe", "flatformer_stem", "dsvt_voxel_stem", "scatterformer_voxel",
+@pytest.mark.parametrize("name", ["flatformer_full_cpe", "flatformer_stem", "dsvt_voxel_stem",
                                   "dsvt_pillar"])
 def test_backbone_forward_backward_on_gpu_matches_cpu(name, no_tf32):
     from tests.test_backbones import make, random_voxels
@@ -217,3 +217,38 @@ def test_backbone_forward_backward_on_gpu_matches_cpu(name, no_tf32):
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for n in grads[0]:
         assert_close_rel(grads[1][n], grads[0][n], 1e-3, f"grad {n}")
+
+
+def test_scatterformer_spconv_stem_and_sla_on_gpu_match_cpu(no_tf32):
+    # ScatterFormer on the GPU: spconv's stem, strided convs and max-pool, the compiled scattered linear attention
+    # and the depthwise convs. spconv's GPU kernels emit rows in another order than its CPU ones, so outputs are
+    # compared by cell, with the pooling attending every pillar to its own slots ('matched'); the official
+    # pairing follows each device's row order and is only run.
+    from tests.test_backbones import by_cell, cell_keys, random_voxels
+    from tests.test_official_scatterformer import SHAPE, randomize_norms, small_backbone
+
+    model = randomize_norms(small_backbone(pool_pairing="matched")).eval()
+    voxels = random_voxels([900, 700], SHAPE, seed=2)
+    outs, feats, grads = [], [], []
+    for m, dev in ((model, "cpu"), (copy.deepcopy(model).to(CUDA), CUDA)):
+        v = type(voxels)(voxels.feats.to(dev).requires_grad_(), voxels.coords.to(dev), voxels.spatial_shape,
+                         voxels.batch_size)
+        out = m(v)
+        ordered = by_cell(out)
+        proj = torch.randn(ordered.shape, generator=torch.Generator().manual_seed(4)).to(dev)
+        (ordered * proj).sum().backward()
+        outs.append(out)
+        feats.append(ordered.detach().cpu())
+        grads.append({n: p.grad.cpu() for n, p in m.named_parameters() if p.grad is not None})
+    assert outs[1].feats.device.type == "cuda"
+    assert torch.equal(torch.sort(cell_keys(outs[1]).cpu())[0], torch.sort(cell_keys(outs[0]))[0])
+    assert_close_rel(feats[1], feats[0], 1e-4, "features")
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for n in grads[0]:
+        assert_close_rel(grads[1][n], grads[0][n], 1e-3, f"grad {n}")
+    official = copy.deepcopy(model).to(CUDA)
+    official.pool.pairing = "official"
+    with torch.no_grad():
+        out = official(type(voxels)(voxels.feats.to(CUDA), voxels.coords.to(CUDA), voxels.spatial_shape, 2))
+    assert torch.equal(torch.sort(cell_keys(out).cpu())[0], torch.sort(cell_keys(outs[0]))[0])
+    assert bool(torch.isfinite(out.feats).all())

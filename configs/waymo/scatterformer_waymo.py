@@ -1,8 +1,11 @@
-# ScatterFormer on Waymo (paper scale, He et al. ECCV 2024, after its public Waymo config): 0.32 x 0.32 x
-# 0.1875 m voxels over +-76.8 m x [-2, 4] m (480 x 480 x 32), dynamic VFE (64, 64), ScatterFormer C = 128,
-# 8 heads, 12 x 12 windows over the whole height (odd blocks shifted), cross-window depthwise convs
-# (3x3x3, 1x13, 13x1, identity), 4 blocks, attention pooling of each pillar to BEV; then a 2D backbone
-# (strides 2, 4, 8) + FPN back to stride 2 and a CenterPoint head (feature stride 2, as in the paper).
+# ScatterFormer on Waymo (paper scale, He et al. ECCV 2024; the official tools/cfgs/waymo_models/scatterformer.yaml):
+# 0.32 x 0.32 x 0.1875 m voxels over +-76.8 m x [-2, 4] m (480 x 480 x 32), dynamic VFE (64, 64), then the
+# official 3D backbone (FEATURE_DIM 128, WIN_SIZE 12): spconv stem (3x3x3 conv + 3 residual blocks, z halved),
+# 2 stages x 3 layers of scattered linear attention (4 heads, 12 x 12 windows over the whole height) with
+# cross-window depthwise convs (3x3x3, 1x13, 13x1, identity) and a stride-2 sparse conv between the stages,
+# attention pooling of 8 z-slices into a 240 x 240 BEV (stride 2). Official checkpoints convert with
+# tools/convert_checkpoint.py --from scatterformer. The 2D stage is pc3d's SECOND backbone (strides 1, 2, 4 on
+# the stride-2 BEV) + FPN back to stride 2 (the official one is CascadeDEDBackbone) and a CenterPoint head.
 # Training recipe (data pipeline, GT sampling, optimiser, schedule, hooks): the official config's.
 _base_ = ['../_base_/datasets/waymo_scatterformer.py',
           '../_base_/schedules/openpcdet_adam_onecycle_lr6e-3_24e.py']
@@ -14,11 +17,11 @@ model = dict(
     voxelizer=dict(type='DynamicVoxelizer', voxel_size=voxel_size, pc_range=point_cloud_range),
     voxel_encoder=dict(type='DynamicVFE', in_channels=5, feat_channels=(64, 64), voxel_size=voxel_size,
                        pc_range=point_cloud_range, with_cluster_center=True, reduce='max'),
-    backbone3d=dict(type='ScatterFormer', in_channels=64, channels=128, num_heads=8, num_blocks=4,
-                    window_shape=(12, 12), kernel=13, ffn_channels=256, grid_depth=32, pool_to_bev=True),
+    backbone3d=dict(type='ScatterFormer', in_channels=64, channels=128, num_heads=4, num_layers=(3, 3),
+                    window_size=12, grid_depth=32),
     bev=dict(type='BEVScatter', in_channels=128, num_slices=1),
     backbone2d=dict(type='SECONDBackbone', in_channels=128, out_channels=(128, 128, 256), layer_nums=(1, 2, 2),
-                    layer_strides=(2, 2, 2)),
+                    layer_strides=(1, 2, 2)),
     neck=dict(type='SECONDFPN', in_channels=(128, 128, 256), out_channels=(128, 128, 128),
               upsample_strides=(1, 2, 4)),
     head=dict(type='CenterHead', in_channels=384, num_classes=3, pc_range=point_cloud_range, voxel_size=voxel_size,

@@ -77,19 +77,24 @@ class DepthwiseSubmConv(nn.Module):
     Args:
         channels: C (one filter per channel).
         kernel_size: (kz, ky, kx), odd sizes.
+        bias: add a learned per-channel bias (ScatterFormer's cross-window convs have none).
+
+    ``weight`` is (K, C) with the taps in z-major (kz, ky, kx) order, i.e. a (kz, ky, kx, C) kernel flattened.
     """
 
-    def __init__(self, channels: int, kernel_size: Sequence[int]):
+    def __init__(self, channels: int, kernel_size: Sequence[int], bias: bool = True):
         super().__init__()
         self.kernel_size = tuple(int(k) for k in kernel_size)
         self.register_buffer("offsets", kernel_offsets(self.kernel_size), persistent=False)
         k = self.offsets.shape[0]
         self.weight = nn.Parameter(torch.randn(k, channels) / k ** 0.5)
-        self.bias = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
 
     def forward(self, feats: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """feats (V, C) float32, table (V, K) from :func:`neighbor_table` with this kernel's offsets."""
-        out = feats * self.weight[table.shape[1] // 2] + self.bias
+        out = feats * self.weight[table.shape[1] // 2]
+        if self.bias is not None:
+            out = out + self.bias
         for k, rows, nbrs in _taps(table):
             out.index_add_(0, rows, feats[nbrs] * self.weight[k])
         return out
