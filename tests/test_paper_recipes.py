@@ -539,3 +539,41 @@ def test_recipe_pipelines_run_on_waymo_frames(tmp_path, name):
             want[:, 4] = np.tanh(want[:, 4])
         np.testing.assert_allclose(np.sort(t["points"], axis=0), np.sort(want, axis=0), rtol=1e-6)
         assert len(t["gt_boxes"]) == len(r["gt_boxes"])
+
+
+def stack_points(batch):
+    return {"points": torch.stack(batch)}
+
+
+def test_disable_augmentation_hook_in_a_runner(tmp_path):
+    """In an mmengine Runner with pc3d's training loop and a persistent worker, epochs 1-2 of 3 train on
+    shifted points and epoch 3 (num_last_epochs=1) on the raw ones."""
+    from mmengine.model import BaseModel
+
+    from pc3d.engine import Runner
+    from pc3d.engine.hooks import DisableAugmentationHook
+
+    class Recorder(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.seen = []
+
+        def forward(self, points, mode="loss"):
+            self.seen.append(points.clone())
+            return {"loss": ((self.w - 1) ** 2).sum()}
+
+    shift = GlobalRotScaleTrans(rot_range=(0, 0), scale_range=(1, 1), translation_std=(5.0, 5.0, 5.0))
+    loader = torch.utils.data.DataLoader(ShiftDataset([shift, PointShuffle()]), batch_size=4, num_workers=1,
+                                         persistent_workers=True, collate_fn=stack_points)
+    model = Recorder()
+    runner = Runner(model=model, work_dir=str(tmp_path), train_dataloader=loader,
+                    optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)),
+                    train_cfg=dict(type="ResumableEpochBasedTrainLoop", max_epochs=3),
+                    custom_hooks=[DisableAugmentationHook(num_last_epochs=1, disable_types=("GlobalRotScaleTrans",))],
+                    default_hooks=dict(checkpoint=None, logger=None), randomness=dict(seed=0))
+    runner.train()
+    raw = torch.arange(4, dtype=torch.float32)[:, None].expand(4, 5)
+    assert len(model.seen) == 3
+    assert not torch.allclose(model.seen[0], raw) and not torch.allclose(model.seen[1], raw)
+    torch.testing.assert_close(model.seen[2], raw)
