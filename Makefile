@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 setup: $(STAMP) build
 
 # Dependencies: re-run only when the requirement files change.
-$(STAMP): requirements.txt requirements-test.txt
+$(STAMP): requirements.txt requirements-test.txt $(wildcard requirements/*.txt)
 	@command -v apt-get >/dev/null && ! ldconfig -p | grep -q libusb-1.0 && \
 	  { apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || \
 	    (apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null) || \

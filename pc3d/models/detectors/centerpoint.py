@@ -51,8 +51,33 @@ class CenterPoint(BaseModel):
             if data_samples is None:
                 raise ValueError("mode='loss' needs data_samples with gt_boxes and gt_labels")
             return self.head.loss(preds, [s["gt_boxes"] for s in data_samples], [s["gt_labels"] for s in data_samples])
-        results = self.head.predict(preds)
+        # Boxes are decoded and suppressed in float32 whatever precision the network ran in (autocast).
+        with torch.autocast(_device_type(preds), enabled=False):
+            results = self.head.predict(_to_float32(preds))
         for result, sample in zip(results, data_samples or [{}] * len(results)):
             for key, value in sample.items():
                 result.setdefault(key, value)
         return results
+
+
+def _to_float32(tree):
+    """Every half/bfloat16 tensor in a nest of dicts, lists and tuples -> float32 (other leaves unchanged)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.float() if tree.dtype in (torch.float16, torch.bfloat16) else tree
+    if isinstance(tree, dict):
+        return {k: _to_float32(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_float32(v) for v in tree)
+    return tree
+
+
+def _device_type(tree) -> str:
+    """The device type of the first tensor in a nest of head outputs ('cpu' when there is none)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.device.type
+    values = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, (list, tuple)) else ()
+    for value in values:
+        found = _device_type(value)
+        if found != "cpu":
+            return found
+    return "cpu"
