@@ -92,6 +92,9 @@ def test_data_pipeline_is_the_official_one(name):
         assert (ds.type, ds.source, ds.drop_nlz, ds.tanh_intensity, ds.sampled_interval) == (
             "WaymoDataset", "openpcdet", True, True, 1)
     assert cfg.train_dataloader.batch_size == r["batch"] and cfg.train_dataloader.sampler.shuffle is True
+    # OpenPCDet's prepare_data / mmdet3d's filter_empty_gt: an emptied training scene is redrawn
+    assert cfg.train_dataloader.dataset.resample_empty_gt is True
+    assert not cfg.val_dataloader.dataset.get("resample_empty_gt", False)
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -577,3 +580,29 @@ def test_disable_augmentation_hook_in_a_runner(tmp_path):
     assert len(model.seen) == 3
     assert not torch.allclose(model.seen[0], raw) and not torch.allclose(model.seen[1], raw)
     torch.testing.assert_close(model.seen[2], raw)
+
+
+def test_resample_empty_gt_replaces_a_training_scene_left_without_boxes(tmp_path):
+    """A frame whose boxes the pipeline removes is replaced by another frame's item (repeatably for a
+    seed); without the option, or in test mode, the empty item stays."""
+    from pc3d.datasets import WaymoDataset
+
+    write_openpcdet_frames(tmp_path, np.random.default_rng(5), n_frames=3)
+    infos = (tmp_path / "waymo_processed_data" / "segment-7" / "segment-7.pkl").read_bytes()
+    (tmp_path / "waymo_infos_train.pkl").write_bytes(infos)
+
+    def drop_frame0_boxes(item, rng):
+        if item["frame_id"].endswith("_000"):
+            item = dict(item, gt_boxes=item["gt_boxes"][:0], gt_labels=item["gt_labels"][:0])
+        return item
+
+    on = WaymoDataset(tmp_path, "train", pipeline=[drop_frame0_boxes], seed=3, resample_empty_gt=True)
+    item = on[0]
+    assert item["frame_id"] in ("segment-7_001", "segment-7_002") and len(item["gt_boxes"]) == 3
+    assert on[0]["frame_id"] == item["frame_id"]  # the same redraw for the same (seed, index)
+    assert on[1]["frame_id"] == "segment-7_001"  # items with boxes are untouched
+    off = WaymoDataset(tmp_path, "train", pipeline=[drop_frame0_boxes], seed=3)
+    assert off[0]["frame_id"] == "segment-7_000" and len(off[0]["gt_boxes"]) == 0
+    test = WaymoDataset(tmp_path, "train", pipeline=[drop_frame0_boxes], seed=3, resample_empty_gt=True,
+                        test_mode=True)
+    assert test[0]["frame_id"] == "segment-7_000"

@@ -26,8 +26,9 @@ test_pipeline = [
     dict(type='RangeFilter', point_cloud_range=dsvt_range, points_z=False, boxes='none', interval='closed'),
     dict(type='PointShuffle'),
 ]
+# A training scene left without boxes is replaced by a random other one (DatasetTemplate.prepare_data).
 train_dataloader = dict(batch_size=3, num_workers=4,  # BATCH_SIZE_PER_GPU; OpenPCDet's train.py --workers
-                        dataset=dict(pipeline=train_pipeline))
+                        dataset=dict(pipeline=train_pipeline, resample_empty_gt=True))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

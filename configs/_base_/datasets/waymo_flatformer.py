@@ -29,7 +29,8 @@ test_pipeline = [
     dict(type='PointsTanh', dims=(4,)),
     dict(type='RangeFilter', point_cloud_range=flatformer_data_range, points_z=True, boxes='none', interval='open'),
 ]
+# filter_empty_gt (Custom3DDataset's default): a training scene left without boxes is replaced by a random one.
 train_dataloader = dict(batch_size=1, num_workers=4,  # data.samples_per_gpu / workers_per_gpu
-                        dataset=dict(pipeline=train_pipeline))
+                        dataset=dict(pipeline=train_pipeline, resample_empty_gt=True))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -26,7 +26,7 @@ test_pipeline = [
     dict(type='PointShuffle'),
 ]
 train_dataloader = dict(batch_size=4, num_workers=4,  # BATCH_SIZE_PER_GPU
-                        dataset=dict(pipeline=train_pipeline))
+                        dataset=dict(pipeline=train_pipeline, resample_empty_gt=True))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

@@ -73,11 +73,14 @@ class WaymoDataset(PipelineDataset):
         max_frames: use only the first ``max_frames`` frames (None = all).
         seed: None or int, as in ``SyntheticDataset`` (per-item augmentation generator).
         test_mode: accepted for mmengine compatibility.
+        resample_empty_gt: replace a training item left without boxes after the pipeline by another
+            (the papers' OpenPCDet and mmdet3d training; see ``PipelineDataset``).
     """
 
     def __init__(self, data_root, split="train", source="openpcdet", pipeline=(), info_file=None,
                  processed_dir="waymo_processed_data", returns=(1, 2), drop_nlz=True, tanh_intensity=False,
-                 with_labels=True, sampled_interval=1, max_frames=None, seed=None, test_mode=False):
+                 with_labels=True, sampled_interval=1, max_frames=None, seed=None, test_mode=False,
+                 resample_empty_gt=False):
         from .. import CLASSES
 
         if source not in ("v2", "openpcdet"):
@@ -88,6 +91,7 @@ class WaymoDataset(PipelineDataset):
         self.returns, self.drop_nlz, self.tanh_intensity = tuple(returns), drop_nlz, tanh_intensity
         self.with_labels = with_labels
         self.pipeline, self.seed, self.test_mode = Compose(pipeline), seed, test_mode
+        self.resample_empty_gt = bool(resample_empty_gt) and not test_mode
         self.metainfo = {"classes": CLASSES}
         self._segments = {}
         if source == "openpcdet":
