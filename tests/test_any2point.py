@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,9 +15,10 @@ transformers = pytest.importorskip("transformers", reason="transformers is not i
 
 from pc3d.models.any2point import (Any2PointBackbone, Any2PointClassifier, FrozenTransformer,  # noqa: E402
                                    farthest_point_sample, knn_group)
-from pc3d.models.any2point.adapters import GuidedAdapter, same_cell_mean, voxel_cells  # noqa: E402
-from pc3d.models.any2point.projection import (VirtualProjection, interpolate_1d, interpolate_2d,  # noqa: E402
-                                              project_1d, project_2d, virtual_view_rotations)
+from pc3d.models.any2point.adapters import (BottleneckAdapter, CellAttention, GuidedAdapter,  # noqa: E402
+                                            segment_max, segment_mean, voxel_clusters)
+from pc3d.models.any2point.projection import (VirtualProjection, cube_view_rotations, interpolate_1d,  # noqa: E402
+                                              interpolate_2d, project_1d, project_2d)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DINO = dict(model_type="dinov2", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2,
@@ -73,65 +75,136 @@ def test_knn_matches_sorting_and_bad_k_raises():
 
 # --- projection math -----------------------------------------------------------------------------------
 
-def test_1d_projection_interpolates_position_table():
-    table = torch.randn(33, 8)
-    centre = torch.tensor([[[0.3, -0.9, 0.5]]])  # identity view: the line is x
-    pos = project_1d(centre, EYE, 33)
-    assert pos.item() == pytest.approx(0.65 * 32)  # (0.3 + 1) / 2 * (P - 1) = 20.8
-    expected = 0.2 * table[20] + 0.8 * table[21]
-    torch.testing.assert_close(interpolate_1d(table, pos)[0, 0, 0], expected)
-    # Ends of the line hit the first/last rows exactly; beyond the sphere clamps.
-    ends = project_1d(torch.tensor([[[-1.0, 0, 0], [1.0, 0, 0], [3.0, 0, 0]]]), EYE, 33)
-    assert ends[0, 0].tolist() == [0.0, 32.0, 32.0]
-    torch.testing.assert_close(interpolate_1d(table, ends)[0, 0, 1], table[32])
+def _official_euler(angles):
+    """Rx @ Ry @ Rz of (x, y, z) Euler angles, written out in float64 numpy (the published euler2mat)."""
+    x, y, z = angles
+    rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(x), -np.sin(x)], [0, np.sin(x), np.cos(x)]])
+    return rx @ ry @ rz
 
 
-def test_2d_perspective_projection_and_bilinear_lookup():
-    grid = torch.randn(5, 5, 8)
-    # Camera distance 2, extent 1 -> focal 1; point at depth z=0 is imaged at (x, y) / 2.
-    c = torch.tensor([[[0.5, -0.25, 0.0]]])
-    colrow = project_2d(c, EYE, 5, extent=1.0, camera_distance=2.0)[0, 0, 0]
-    torch.testing.assert_close(colrow, torch.tensor([(0.25 + 1) / 2 * 4, (-0.125 + 1) / 2 * 4]))  # (2.5, 1.75)
-    col, row = 2.5, 1.75
-    expected = ((1 - 0.5) * (1 - 0.75) * grid[1, 2] + 0.5 * (1 - 0.75) * grid[1, 3]
-                + (1 - 0.5) * 0.75 * grid[2, 2] + 0.5 * 0.75 * grid[2, 3])
-    torch.testing.assert_close(interpolate_2d(grid, colrow[None]), expected[None])
-    # Perspective: the same (x, y) farther from the camera lands nearer the image centre.
-    far = project_2d(torch.tensor([[[0.5, -0.25, 1.0]]]), EYE, 5)[0, 0, 0]
-    torch.testing.assert_close(far, torch.tensor([(0.5 / 3 + 1) / 2 * 4, (-0.25 / 3 + 1) / 2 * 4]))
-    # Integer grid coordinates read the grid cell exactly.
-    torch.testing.assert_close(interpolate_2d(grid, torch.tensor([[3.0, 1.0]])), grid[1, 3][None])
+H = np.pi / 2
+OFFICIAL_VIEWS = [(0, 0, H), (H, 0, H), (2 * H, 0, H), (3 * H, 0, H), (0, -H, H), (0, H, H)]
 
 
-def test_view_rotations_are_rotations_and_distinct():
-    r = virtual_view_rotations(6)
+def test_cube_views_put_the_six_cameras_on_the_faces_of_a_cube():
+    r = cube_view_rotations()
+    torch.testing.assert_close(r.double(), torch.tensor(np.stack([_official_euler(a) for a in OFFICIAL_VIEWS])),
+                               atol=1e-6, rtol=0)
     torch.testing.assert_close(r @ r.transpose(1, 2), torch.eye(3).expand(6, 3, 3), atol=1e-6, rtol=0)
-    torch.testing.assert_close(torch.linalg.det(r), torch.ones(6), atol=1e-6, rtol=0)
-    assert len({tuple(x.round(decimals=4).flatten().tolist()) for x in r}) == 6
+    # The camera sits at (0, 0, -1.8) of its own frame: in the world at R^T (0, 0, -1.8).
+    cams = (r.transpose(1, 2) @ torch.tensor([0.0, 0.0, -1.8])).div(1.8).round().long()
+    faces = {tuple(c.tolist()) for c in cams}
+    assert faces == {(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)}
 
 
-def test_virtual_projection_averages_views():
-    table = torch.randn(33, 8)
-    proj = VirtualProjection("1d", num_views=6, cells_per_axis=4)
-    centres = torch.tensor([[[0.0, 0.0, 0.0], [0.2, 0.4, -0.3]]])
-    emb, cells = proj(centres, table)
-    torch.testing.assert_close(emb[0, 0], table[16])  # the origin is mid-line in every view
-    manual = torch.zeros(8)
-    for rot in virtual_view_rotations(6):
-        pos = (float(rot[0] @ centres[0, 1]) + 1) / 2 * 32
-        lo = math.floor(pos)
-        manual += ((1 - (pos - lo)) * table[lo] + (pos - lo) * table[lo + 1]) / 6
-    torch.testing.assert_close(emb[0, 1], manual)
-    assert cells.shape == (1, 6, 2) and cells[0, :, 0].eq(2).all()  # position 16 of 0..32 -> cell 2 of 4
-    grid_emb, grid_cells = VirtualProjection("2d", 6, 4)(centres, torch.randn(5, 5, 8))
-    assert grid_emb.shape == (1, 2, 8) and int(grid_cells.max()) < 16
+def test_2d_projection_hand_computed_with_half_pixel_offset_and_wrap():
+    # Identity view, camera at distance 1.8: (0.5, -0.25, 0.2) has depth 2.0 -> (0.25, -0.125) in tan units,
+    # pixels (1.25 * 259 - 0.5, 0.875 * 259 - 0.5) of a 518 image.
+    c = torch.tensor([[[0.5, -0.25, 0.2], [-2.0, 0.0, 0.2]]])
+    pix = project_2d(c, EYE, 518)[0, 0]
+    torch.testing.assert_close(pix[0], torch.tensor([323.25, 226.125]))
+    # tan = -1 lands on pixel -0.5, which wraps to 517.5 (the published modulo); clamping gives 0.
+    torch.testing.assert_close(pix[1], torch.tensor([517.5, 258.5]))
+    assert project_2d(c, EYE, 518, wrap=False)[0, 0, 1, 0].item() == 0.0
+    proj = VirtualProjection("2d")
+    _, _, cells, _ = proj(c, torch.randn(37, 37, 4), 518)
+    assert proj.cells_per_axis(518) == 20
+    # Cells are 26 px squares, row-major over 20 x 20: check them against the returned coordinates.
+    _, _, _, coords = proj(c, torch.randn(37, 37, 4), 518)
+    ij = (coords / 26).floor().long()
+    assert torch.equal(cells, ij[..., 0] + ij[..., 1] * 20)
+    eye_cells = (pix / 26).floor().long()
+    assert (eye_cells[0, 0] + 20 * eye_cells[0, 1]).item() == 12 + 8 * 20
+
+
+def test_2d_lookup_aligns_corners_and_pads_with_zeros():
+    grid = torch.randn(5, 5, 8)
+    # Resolution 9: pixel p is grid coordinate p * 4 / 8 = p / 2.
+    torch.testing.assert_close(interpolate_2d(grid, torch.tensor([[4.0, 2.0]]), 9)[0], grid[1, 2])
+    torch.testing.assert_close(interpolate_2d(grid, torch.tensor([[3.0, 2.0]]), 9)[0], (grid[1, 1] + grid[1, 2]) / 2)
+    # Beyond the last pixel centre (possible after wrapping): blends with zeros, not the border value.
+    torch.testing.assert_close(interpolate_2d(grid, torch.tensor([[8.5, 2.0]]), 9)[0], 0.75 * grid[1, 4])
+
+
+def _official_1d(centres, length, direction, table):
+    """The published language-branch projection (points2pos + bilinear_interpolation_3d_to_1d), float64 numpy."""
+    c = centres.double().numpy()
+    b, m, _ = c.shape
+    pos = np.zeros((b, 6, m))
+    for v, angles in enumerate(OFFICIAL_VIEWS):
+        rot_mat = _official_euler(angles).T
+        p = c @ rot_mat - np.array([0.0, 0.0, -1.6])  # point_transform with the module's TRANS
+        d = np.asarray(direction, np.float64) / np.linalg.norm(direction)
+        proj = (p - p.mean(axis=1, keepdims=True)) @ d
+        lo, hi = proj.min(axis=1, keepdims=True), proj.max(axis=1, keepdims=True)
+        pos[:, v] = np.mod((proj - lo) / (hi - lo) * length - 0.5, length)
+    xn = pos * ((length - 1) / (pos.max() - pos.min()))
+    left, right = np.clip(np.floor(xn), 0, length - 1).astype(int), np.clip(np.ceil(xn), 0, length - 1).astype(int)
+    t = table.double().numpy()
+    emb = (right - xn)[..., None] * t[left] + (xn - left)[..., None] * t[right]
+    return pos, emb
+
+
+def test_1d_projection_hand_computed():
+    # One identity view, direction (-1, 0, 1): the three centres project to 0, +0.707, -0.707 about their mean,
+    # min-max to 0.5, 1, 0 of the line, times 77 minus 0.5: 38, 76.5 and -0.5, which wraps to 76.5.
+    c = torch.tensor([[[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5], [0.5, 0.0, -0.5]]], dtype=torch.float64)
+    pos = project_1d(c, EYE.double(), 77)[0, 0]
+    torch.testing.assert_close(pos, torch.tensor([38.0, 76.5, 76.5], dtype=torch.float64))
+    table = torch.randn(77, 6, dtype=torch.float64)
+    x = 38.0 * 76 / 77  # table row 37.506...
+    expected = table[37] * (38 - x) + table[38] * (x - 37)
+    torch.testing.assert_close(interpolate_1d(table, pos[:1], 76 / 77)[0], expected)
+    assert project_1d(c, EYE.double(), 77, wrap=False)[0, 0].tolist() == [38.0, 76.0, 0.0]
+
+
+def test_1d_projection_matches_the_published_formula():
+    centres = unit_cloud(3, 20, seed=4).double()
+    table = torch.randn(77, 8, dtype=torch.float64)
+    pos_ref, emb_ref = _official_1d(centres, 77, (-1.0, 0.0, 1.0), table)
+    proj = VirtualProjection("1d", official_1d_scale=True)
+    mean, per_view, cells, pos = proj(centres, table)
+    # The view rotations are float32 (as in the published code): agreement to ~1e-6 positions.
+    np.testing.assert_allclose(pos.numpy(), pos_ref, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(per_view.numpy(), emb_ref, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(mean.numpy(), emb_ref.mean(axis=1), atol=1e-4, rtol=0)
+    assert torch.equal(cells, (pos / 2).floor().long()) and proj.cells_per_axis(77) == 39
+    # Default: the fixed scale (L - 1) / L and proper weights, so a sample does not depend on its batch;
+    # the published batch-wide range does.
+    fixed = VirtualProjection("1d")
+    torch.testing.assert_close(fixed(centres, table)[1], interpolate_1d(table, pos, 76 / 77))
+    torch.testing.assert_close(fixed(centres[:1], table)[0], fixed(centres, table)[0][:1])
+    assert not torch.allclose(proj(centres[:1], table)[0], mean[:1])
+
+
+def test_virtual_projection_layouts_and_validation():
+    centres = unit_cloud(2, 5, seed=2)
+    grid = torch.randn(5, 5, 8)
+    mean, per_view, _, coords = VirtualProjection("2d")(centres, grid, 70)
+    torch.testing.assert_close(per_view, interpolate_2d(grid, coords, 70))
+    torch.testing.assert_close(mean, per_view.mean(1))
+    _, official, _, _ = VirtualProjection("2d", official_layout=True)(centres, grid, 70)
+    # The published raw reshape of the (B*V, C, M) tensor.
+    raw = per_view.reshape(12, 5, 8).transpose(1, 2).contiguous().reshape(2, 6, 5, 8)
+    torch.testing.assert_close(official, raw)
+    assert not torch.allclose(official, per_view)
+    with pytest.raises(ValueError, match="num_views"):
+        VirtualProjection("2d", num_views=4)
+    with pytest.raises(ValueError, match="mode"):
+        VirtualProjection("3d")
+    with pytest.raises(ValueError, match="resolution"):
+        VirtualProjection("2d")(centres, grid)
+    with pytest.raises(ValueError, match="length"):
+        VirtualProjection("1d", length=100)(centres, torch.randn(33, 8))
 
 
 def test_frozen_position_tables_come_from_the_model():
     dino = FrozenTransformer(config=TINY_DINO)
     pe = dino.embeddings.position_embeddings[0]
     table = dino.position_table()
-    assert table.shape == (5, 5, 32)
+    assert table.shape == (5, 5, 32) and dino.image_size() == 70
     torch.testing.assert_close(table[1, 3], pe[1 + 1 * 5 + 3])  # HF patch order is row-major
     bert = FrozenTransformer(config=TINY_BERT)
     assert bert.position_table() is bert.embeddings.position_embeddings.weight
@@ -152,71 +225,157 @@ def test_block_steps_reproduce_the_hf_layer(cfg):
 
 
 @pytest.mark.parametrize("cfg", [TINY_DINO, TINY_BERT], ids=["dinov2", "bert"])
-def test_fresh_adapters_leave_the_frozen_function_unchanged(cfg):
-    model = tiny_classifier(cfg).eval()
+def test_ffn_adapter_is_added_to_the_ffn_branch(cfg):
+    frozen = FrozenTransformer(config=cfg)
+    x = torch.randn(2, 5, 32)
+    const = torch.randn(32)
+    out = frozen.ffn_step(0, x, adapter=lambda f: const.expand_as(f), adapter_scale=0.3)
+    if frozen.kind == "2d":
+        torch.testing.assert_close(out, frozen.ffn_step(0, x) + 0.3 * const)
+    else:  # BERT: the adapter goes inside the output LayerNorm
+        layer = frozen.blocks[0]
+        f = layer.output.dense(layer.intermediate(x))
+        torch.testing.assert_close(out, layer.output.LayerNorm(f + 0.3 * const + x))
+
+
+@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_BERT], ids=["dinov2", "bert"])
+def test_without_adapters_the_backbone_is_the_frozen_model(cfg):
+    model = tiny_classifier(cfg, guided_scale=0.0, adapter_scale=0.0, pos_every_block=False).eval()
     bb = model.backbone
     pts = unit_cloud(2, 64)
     tokens, centres = bb.tokenizer(pts)
-    pe, _ = bb.projection(centres, bb.frozen.position_table())
+    pe, _, _ = bb.virtual_positions(centres)
     ref = bb.frozen.forward_blocks(bb.frozen.embed(tokens, pe))
     out_tokens, cls, _ = bb(pts)
     torch.testing.assert_close(out_tokens, ref[:, 1:])
     torch.testing.assert_close(cls, ref[:, 0])
+    # The published re-addition of the position encoding before every block changes the function.
+    bb.pos_every_block = True
+    assert not torch.allclose(bb(pts)[0], out_tokens, atol=1e-4)
 
 
 # --- adapters --------------------------------------------------------------------------------------------
 
-def test_same_cell_mean_matches_loop():
-    feats = torch.randn(2, 6, 3)
-    cells = torch.tensor([[0, 1, 0, 2, 1, 0], [5, 5, 5, 5, 5, 5]])
-    out = same_cell_mean(feats, cells.unsqueeze(-1) == cells.unsqueeze(-2))
-    for b in range(2):
-        for i in range(6):
-            torch.testing.assert_close(out[b, i], feats[b, cells[b] == cells[b, i]].mean(0))
+def test_voxel_clusters_are_per_sample_from_the_minimum_corner():
+    c = torch.tensor([[[0.0, 0, 0], [0.1, 0.05, 0], [0.2, 0, 0]],
+                      [[5.0, 5, 5], [5.1, 5.05, 5], [5.2, 5, 5]]])
+    ids, n = voxel_clusters(c, 0.16)
+    assert n == 4 and ids[0, 0] == ids[0, 1] != ids[0, 2]
+    assert ids[1, 0] == ids[1, 1] != ids[1, 2] and set(ids[0].tolist()).isdisjoint(ids[1].tolist())
+    with pytest.raises(ValueError, match="voxel_size"):
+        voxel_clusters(c, 0.0)
 
 
-def test_voxel_cells_index_the_grid():
-    c = torch.tensor([[[-0.99, -0.99, -0.99], [0.99, 0.99, 0.99], [0.1, -0.6, 0.4], [5.0, 0.0, 0.0]]])
-    assert voxel_cells(c, 4).tolist() == [[0, 63, (2 * 4 + 0) * 4 + 2, (2 * 4 + 2) * 4 + 3]]
+def test_segment_reductions_match_loops():
+    feats = torch.randn(7, 3)
+    ids = torch.tensor([0, 2, 0, 2, 2, 4, 0])
+    mean, mx = segment_mean(feats, ids, 5), segment_max(feats, ids, 5)
+    for k in range(5):
+        sel = feats[ids == k]
+        torch.testing.assert_close(mean[k], sel.mean(0) if len(sel) else torch.zeros(3))
+        torch.testing.assert_close(mx[k], sel.amax(0) if len(sel) else torch.zeros(3))
 
 
-@pytest.mark.parametrize("aggregation", ["attention", "pool"])
-def test_guided_adapter_only_mixes_tokens_of_shared_cells(aggregation):
+def test_cell_attention_matches_a_loop_and_stays_in_the_cell():
     torch.manual_seed(0)
-    ad = GuidedAdapter(16, 8, aggregation)
-    torch.nn.init.normal_(ad.up.weight)  # a trained (non-zero) output projection
-    x = torch.randn(1, 4, 16)
-    cells = torch.tensor([[[0, 0, 1, 2], [3, 3, 3, 1]]])  # 2 views; tokens 0 and 3 never share a cell
-    voxels = torch.tensor([[0, 0, 1, 2]])
-    y = ad(x, cells, voxels)
-    # Token 3 is alone in its cell in both views and alone in its voxel: nobody else may see it.
+    att = CellAttention(16, mid_dim=12, num_heads=6)
+    x = torch.randn(1, 5, 16)
+    cell = torch.tensor([[0, 1, 0, 1, 2]])
+    same = cell.unsqueeze(-1) == cell.unsqueeze(-2)
+    out = att(x, same)
+    q, k, v = att.qkv(x[0]).split(12, dim=-1)
+    ref = torch.zeros(5, 12)
+    for i in range(5):
+        js = (cell[0] == cell[0, i]).nonzero()[:, 0]
+        for h in range(6):
+            sl = slice(2 * h, 2 * h + 2)
+            a = ((q[i, sl] * k[js, sl]).sum(-1) / 12 ** 0.5).softmax(0)
+            ref[i, sl] = (a[:, None] * v[js, sl]).sum(0)
+    torch.testing.assert_close(out[0], att.proj(ref), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[0, 4], att.proj(v[4]))  # alone in its cell: attends only to itself
+
+
+def _guided_reference(ad, x, cells, voxels, attn, norm):
+    """The published guided adapter token by token (eval mode), as a loop."""
+    b, m, c = x.shape
+    out = torch.zeros_like(x)
+    for bi in range(b):
+        for i in range(m):
+            vox = voxels[bi] == voxels[bi, i]
+            x3d = ad.out_3d(x[bi, vox].amax(0, keepdim=True) + x[bi, vox].mean(0, keepdim=True))[0]
+            views, sims = [], []
+            for v in range(cells.shape[1]):
+                cv = cells[bi, v]
+                h = x[bi:bi + 1] + attn[v](norm[v](x[bi:bi + 1]), (cv[:, None] == cv[None, :])[None])
+                f = ad.out_views[v](h[0, cv == cv[i]].mean(0, keepdim=True))[0]
+                views.append(f)
+                sims.append((torch.nn.functional.cosine_similarity(f, x3d, dim=0) + 1) / 2)
+            w = torch.stack(sims) / torch.stack(sims).sum()
+            out[bi, i] = ad.scale * (w[:, None] * torch.stack(views)).sum(0)
+    return out
+
+
+def test_guided_adapter_matches_the_published_formula_and_is_local():
+    torch.manual_seed(0)
+    ad = GuidedAdapter(16, num_views=2, scale=0.7)
+    attn = torch.nn.ModuleList(CellAttention(16) for _ in range(2))
+    norm = torch.nn.ModuleList(torch.nn.LayerNorm(16) for _ in range(2))
+    for bn in [ad.out_3d[0]] + [s[0] for s in ad.out_views]:  # trained statistics, not the identity
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.normal_()
+    ad.eval()
+    x = torch.randn(2, 4, 16)
+    cells = torch.tensor([[[0, 0, 1, 2], [3, 3, 3, 1]], [[5, 5, 5, 5], [0, 1, 2, 3]]])
+    local = torch.tensor([[0, 0, 1, 2], [0, 1, 2, 3]])
+    voxels = local + torch.tensor([[0], [4]])
+    y = ad(x, cells, 6, voxels, 8, attn, norm)
+    torch.testing.assert_close(y, _guided_reference(ad, x, cells, voxels, attn, norm), atol=1e-5, rtol=1e-5)
+    # Token 3 of sample 0 is alone in its cells in both views and alone in its voxel: nobody else sees it.
     x3 = x.clone()
-    x3[0, 3] += 3.0 * torch.randn(16)  # not a constant shift: the adapter starts with a LayerNorm
-    y3 = ad(x3, cells, voxels)
+    x3[0, 3] = torch.randn(16)
+    y3 = ad(x3, cells, 6, voxels, 8, attn, norm)
     torch.testing.assert_close(y3[0, :3], y[0, :3])
+    torch.testing.assert_close(y3[1], y[1])
     assert (y3[0, 3] - y[0, 3]).abs().max() > 1e-3
-    # Token 1 shares cells with tokens 0 (view 0, view 1, voxel) and 2 (view 1): both see it.
-    x1 = x.clone()
-    x1[0, 1] += 3.0 * torch.randn(16)
-    y1 = ad(x1, cells, voxels)
-    assert (y1[0, 0] - y[0, 0]).abs().max() > 1e-3 and (y1[0, 2] - y[0, 2]).abs().max() > 1e-3
-    torch.testing.assert_close(y1[0, 3], y[0, 3])
+    with pytest.raises(ValueError, match="view_pool"):
+        GuidedAdapter(8, view_pool="conv")
 
 
-def test_guided_adapter_rejects_unknown_aggregation():
-    with pytest.raises(ValueError, match="aggregation"):
-        GuidedAdapter(8, 4, "conv")
+def test_guided_adapter_batchnorm_sees_every_cell_of_the_grid():
+    # Training mode: the view BatchNorm normalises over all B * num_cells cells, empty ones as zero rows
+    # (the published pooling fills the whole grid), so its batch mean is the occupied cells' sum / (B * cells).
+    torch.manual_seed(0)
+    ad = GuidedAdapter(8, num_views=1, scale=1.0).train()
+    bn = ad.out_views[0][0]
+    bn.momentum = 1.0  # running_mean becomes this batch's mean
+    attn = torch.nn.ModuleList([CellAttention(8)])
+    norm = torch.nn.ModuleList([torch.nn.LayerNorm(8)])
+    x = torch.randn(2, 3, 8)
+    cells = torch.tensor([[[0, 0, 4]], [[1, 1, 1]]])
+    ad(x, cells, 9, torch.zeros(2, 3, dtype=torch.long) + torch.tensor([[0], [1]]), 2, attn, norm)
+    h = torch.cat([x[b:b + 1] + attn[0](norm[0](x[b:b + 1]), (cells[b, 0, :, None] == cells[b, 0, None, :])[None])
+                   for b in range(2)])
+    occupied = torch.stack([h[0, :2].mean(0), h[0, 2], h[1].mean(0)])
+    torch.testing.assert_close(bn.running_mean, occupied.sum(0) / 18, atol=1e-5, rtol=1e-5)
+
+
+def test_bottleneck_adapter_is_published_init_and_quickgelu():
+    torch.manual_seed(0)
+    ad = BottleneckAdapter(16, 8, dropout=0.0)
+    assert ad.up.weight.abs().sum() > 0 and ad.up.bias.abs().max() < 1e-4
+    f = torch.randn(2, 3, 16)
+    z = ad.down(f)
+    torch.testing.assert_close(ad(f), ad.up(z * torch.sigmoid(1.702 * z)))
 
 
 # --- batch independence, freezing, gradients ------------------------------------------------------------
 
 @pytest.mark.parametrize("cfg", [TINY_DINO, TINY_BERT], ids=["dinov2", "bert"])
 def test_a_sample_does_not_depend_on_the_rest_of_its_batch(cfg):
+    # Eval mode (BatchNorms on running statistics); the published initialisation leaves no adapter at zero.
     model = tiny_classifier(cfg).eval()
-    # Train the adapters' zero-initialised output layers to non-zero so every path is active.
-    for m in model.backbone.modules():
-        if hasattr(m, "up"):
-            torch.nn.init.normal_(m.up.weight, std=0.1)
     pts = unit_cloud(4, 64, seed=5)
     alone = model(pts[:1])
     other = pts.clone()
@@ -250,9 +409,8 @@ def test_frozen_weights_are_bit_identical_after_training(cfg):
     for n in frozen_names:
         assert torch.equal(after[n], before[n]), n
     changed = [n for n, p in after.items() if p.requires_grad and not torch.equal(p, before[n])]
-    assert any(n.startswith("backbone.tokenizer") for n in changed)
-    assert any(n.startswith("backbone.guided") for n in changed)
-    assert any(n.startswith("backbone.bottleneck") for n in changed)
+    for part in ("tokenizer", "guided", "bottleneck", "cell_attention", "cell_norm", "cls_pos"):
+        assert any(n.startswith("backbone." + part) for n in changed), part
 
 
 def test_gradient_reaches_only_trainable_parameters():
@@ -272,7 +430,8 @@ def test_trainable_parameter_count(train_norms):
     model = tiny_classifier(TINY_DINO, frozen=dict(config=TINY_DINO, train_norms=train_norms))
     bb = model.backbone
     numel = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    expected = numel(bb.tokenizer) + numel(bb.guided) + numel(bb.bottleneck) + numel(model.head)
+    expected = (numel(bb.tokenizer) + numel(bb.guided) + numel(bb.bottleneck) + numel(bb.cell_attention)
+                + numel(bb.cell_norm) + bb.cls_pos.numel() + numel(model.head))
     if train_norms:  # two LayerNorms per DINOv2 block + the final one, 2 * 32 parameters each
         expected += (2 * len(bb.frozen.blocks) + 1) * 2 * 32
     assert model.trainable_parameters() == expected

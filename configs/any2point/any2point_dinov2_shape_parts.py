@@ -13,8 +13,7 @@ model = dict(
     num_classes=num_parts,
     backbone=dict(
         frozen=dict(pretrained="../shared/models/dinov2-small", num_layers=4, train_norms=True),
-        num_tokens={{_base_.num_tokens}}, group_size={{_base_.group_size}}, num_views=6, cells_per_axis=4,
-        voxel_cells_per_axis=3, adapter_hidden=64, aggregation="attention"))
+        num_tokens={{_base_.num_tokens}}, group_size={{_base_.group_size}}))
 
 train_dataloader = dict(dataset=dict(_delete_=True, type="SyntheticShapeParts", num_samples=400,
                                      num_points={{_base_.num_points}}, split="train", seed=0))

@@ -1,117 +1,175 @@
-"""Any-to-3D guided adapter and the bottleneck FFN adapter (the trainable parts inside frozen blocks).
+"""The Any-to-3D guided adapter and the bottleneck FFN adapter, as published (the trainable parts in frozen blocks).
 
-The guided adapter restores 3D locality that a frozen 1D/2D transformer lacks:
-- virtual-view branch: in each view, tokens that fall in the same virtual 1D/2D cell (see
-  projection.py) are aggregated, by attention restricted to the cell or by mean pooling;
-- 3D branch: tokens in the same cell of a coarse 3D voxel grid over the token centres are pooled;
-- fusion: per token, the views are weighted by the softmax of their cosine similarity to the 3D
-  branch (views that agree with the 3D neighbourhood count more), then added to the 3D feature.
+Per frozen block, after its FFN, the point tokens x (B, M, C) get
 
-All aggregation is per sample: a cell mask is (B, M, M) and never mixes rows of different samples.
-With M ~ 64-256 tokens a dense masked (M x M) form is cheaper than any scatter machinery.
+- a 3D branch: tokens in the same cubic voxel (side ``voxel_size`` from each sample's minimum corner) are
+  pooled (max + mean), then BatchNorm + GELU: ``x3d``;
+- one branch per virtual view v: a small attention restricted to the tokens sharing v's virtual cell
+  (:class:`CellAttention`, shared by all blocks) with its residual, then the cell mean, BatchNorm + GELU:
+  ``x2d_v``; the cells are the projection's grid squares (projection.py), so this is local grouping by
+  the frozen model's own position prior;
+- the views weighted by their agreement with the 3D branch, ``w_v = (cos(x2d_v, x3d) + 1) / 2`` normalised
+  over the views: ``x + scale * sum_v w_v x2d_v``.
+
+The bottleneck adapter (down -> QuickGELU -> up) takes the FFN branch f and the block adds
+``f + scale * adapter(f)``.
 """
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def voxel_cells(centres: torch.Tensor, cells_per_axis: int, extent: float = 1.0) -> torch.Tensor:
-    """Id of the 3D voxel containing each centre on a ``cells_per_axis``^3 grid over [-extent, extent]^3.
+def voxel_clusters(centres: torch.Tensor, voxel_size: float) -> Tuple[torch.Tensor, int]:
+    """Cubic voxels of side ``voxel_size`` anchored at each sample's minimum corner.
 
     Args:
         centres: (B, M, 3) float xyz.
+        voxel_size: side of a voxel (same unit as ``centres``).
 
     Returns:
-        (B, M) int64 voxel id (x-fastest); points outside the cube are clamped to its border cells.
+        ids: (B, M) int64 voxel of each token in [0, U), distinct across samples (two tokens share an id
+        only when they belong to the same sample and voxel); U: number of occupied voxels in the batch.
     """
-    n = cells_per_axis
-    ijk = ((centres / extent + 1.0) * 0.5 * n).floor().long().clamp(0, n - 1)
-    return (ijk[..., 2] * n + ijk[..., 1]) * n + ijk[..., 0]
+    if voxel_size <= 0:
+        raise ValueError(f"voxel_size must be > 0, got {voxel_size}")
+    b, m, _ = centres.shape
+    ijk = ((centres - centres.amin(dim=1, keepdim=True)) / voxel_size).floor().long()  # (B, M, 3)
+    batch = torch.arange(b, device=centres.device).view(b, 1, 1).expand(b, m, 1)
+    keys = torch.cat([batch, ijk], dim=-1).reshape(-1, 4)
+    uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    return inverse.view(b, m), uniq.shape[0]
 
 
-def same_cell_mean(feats: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
-    """Mean of ``feats`` over tokens of the same cell.
-
-    Args:
-        feats: (B, M, D) float.
-        same: (B, ..., M, M) bool, True where tokens share a cell (diagonal is always True).
-
-    Returns:
-        (B, ..., M, D) float.
-    """
-    w = same.to(feats.dtype)
-    w = w / w.sum(-1, keepdim=True)
-    extra = same.dim() - 3
-    f = feats.view(feats.shape[0], *([1] * extra), *feats.shape[1:])
-    return w @ f
+def segment_mean(feats: torch.Tensor, ids: torch.Tensor, num: int) -> torch.Tensor:
+    """Mean of the rows of ``feats`` (K, C) per id (K,) in [0, num) -> (num, C); ids without rows give 0."""
+    out = feats.new_zeros(num, feats.shape[-1]).index_add_(0, ids, feats)
+    count = torch.bincount(ids, minlength=num).clamp_min(1).to(feats.dtype)
+    return out / count.unsqueeze(-1)
 
 
-class GuidedAdapter(nn.Module):
-    """Any-to-3D guided adapter.
+def segment_max(feats: torch.Tensor, ids: torch.Tensor, num: int) -> torch.Tensor:
+    """Max of the rows of ``feats`` (K, C) per id (K,) in [0, num) -> (num, C); ids without rows give 0."""
+    index = ids.unsqueeze(-1).expand_as(feats)
+    return feats.new_zeros(num, feats.shape[-1]).scatter_reduce(0, index, feats, "amax", include_self=False)
 
-    Args:
-        dim: C, the frozen model's width.
-        hidden: D, the adapter's bottleneck width.
-        aggregation: 'attention' (single-head attention restricted to the cell) or 'pool' (cell mean).
-        scale: multiplier of the adapter's output (its up-projection starts at zero, so a fresh adapter
-            leaves the frozen model's function unchanged).
-    """
 
-    def __init__(self, dim: int, hidden: int = 64, aggregation: str = "attention", scale: float = 1.0):
-        super().__init__()
-        if aggregation not in ("attention", "pool"):
-            raise ValueError(f"aggregation must be 'attention' or 'pool', got {aggregation!r}")
-        self.aggregation = aggregation
-        self.scale = scale
-        self.norm = nn.LayerNorm(dim)
-        self.down = nn.Linear(dim, hidden)
-        if aggregation == "attention":
-            self.qk = nn.Linear(hidden, 2 * hidden, bias=False)
-        self.up = nn.Linear(hidden, dim)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+class QuickGELU(nn.Module):
+    """x * sigmoid(1.702 x) (the bottleneck adapter's activation)."""
 
-    def forward(self, x: torch.Tensor, cells: torch.Tensor, voxels: torch.Tensor) -> torch.Tensor:
-        """Residual update for the point tokens.
-
-        Args:
-            x: (B, M, C) float point-token features (prefix tokens such as CLS excluded).
-            cells: (B, V, M) int64 virtual cell of each token in each view.
-            voxels: (B, M) int64 3D voxel of each token.
-
-        Returns:
-            (B, M, C) float update to add to ``x``.
-        """
-        h = F.gelu(self.down(self.norm(x)))  # (B, M, D)
-        same_view = cells.unsqueeze(-1) == cells.unsqueeze(-2)  # (B, V, M, M)
-        if self.aggregation == "attention":
-            q, k = self.qk(h).chunk(2, dim=-1)
-            logits = (q @ k.transpose(-1, -2)) * h.shape[-1] ** -0.5  # (B, M, M), shared by all views
-            logits = logits.unsqueeze(1).masked_fill(~same_view, float("-inf"))
-            views = logits.softmax(-1) @ h.unsqueeze(1)  # (B, V, M, D)
-        else:
-            views = same_cell_mean(h, same_view)
-        local3d = same_cell_mean(h, voxels.unsqueeze(-1) == voxels.unsqueeze(-2))  # (B, M, D)
-        sim = F.cosine_similarity(views, local3d.unsqueeze(1), dim=-1)  # (B, V, M)
-        fused = (sim.softmax(dim=1).unsqueeze(-1) * views).sum(1) + local3d
-        return self.scale * self.up(fused)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
 
 
 class BottleneckAdapter(nn.Module):
-    """down -> GELU -> up bottleneck placed after the frozen FFN; zero-initialised up-projection.
+    """down -> QuickGELU -> dropout -> up on the frozen FFN's branch output.
+
+    Weights are Xavier-uniform and biases normal with std 1e-6 as published (no zero initialisation: the block
+    changes from the first step, scaled by the encoder's ``adapter_scale``).
 
     Args:
-        dim: C; hidden: the bottleneck width.
+        dim: C; hidden: D, the bottleneck width; dropout: after the activation.
     """
 
-    def __init__(self, dim: int, hidden: int = 64, scale: float = 1.0):
+    def __init__(self, dim: int, hidden: int = 8, dropout: float = 0.1):
         super().__init__()
-        self.scale = scale
         self.down = nn.Linear(dim, hidden)
+        self.act = QuickGELU()
+        self.drop = nn.Dropout(dropout)
         self.up = nn.Linear(hidden, dim)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        for lin in (self.down, self.up):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.normal_(lin.bias, std=1e-6)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, C) -> (B, T, C) update to add to ``x``."""
-        return self.scale * self.up(F.gelu(self.down(x)))
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        """f: (B, T, C) FFN branch -> (B, T, C) adapter output (not added to ``f``)."""
+        return self.up(self.drop(self.act(self.down(f))))
+
+
+class CellAttention(nn.Module):
+    """Multi-head attention in a narrow width, restricted to tokens of the same virtual cell.
+
+    As published: qkv projects C -> 3 * ``mid_dim`` (``num_heads`` heads of ``mid_dim / num_heads``), the
+    logits are scaled by ``mid_dim ** -0.5`` and pairs in different cells get -1e5 added; ``proj`` maps back
+    to C. A token always shares its own cell, so no row is fully masked.
+
+    Args:
+        dim: C; mid_dim: the attention width (published 12); num_heads: published 6; qkv_bias: published True.
+    """
+
+    def __init__(self, dim: int, mid_dim: int = 12, num_heads: int = 6, qkv_bias: bool = True):
+        super().__init__()
+        if mid_dim % num_heads:
+            raise ValueError(f"mid_dim ({mid_dim}) must be divisible by num_heads ({num_heads})")
+        self.num_heads = num_heads
+        self.mid_dim = mid_dim
+        self.qkv = nn.Linear(dim, 3 * mid_dim, bias=qkv_bias)
+        self.proj = nn.Linear(mid_dim, dim)
+
+    def forward(self, x: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        """x: (B, M, C) float, same: (B, M, M) bool (True where two tokens share a cell) -> (B, M, C)."""
+        b, m, _ = x.shape
+        q, k, v = self.qkv(x).view(b, m, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # (B, H, M, d) each
+        logits = (q @ k.transpose(-1, -2)) * self.mid_dim ** -0.5
+        logits = logits + (~same).unsqueeze(1).to(logits.dtype) * -1e5
+        out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(b, m, self.mid_dim)
+        return self.proj(out)
+
+
+class GuidedAdapter(nn.Module):
+    """Any-to-3D guided adapter of one frozen block (its own BatchNorms; the cell attentions are shared).
+
+    Args:
+        dim: C, the frozen model's width.
+        num_views: V.
+        scale: multiplier of the fused update (published 0.7 for the 2D model, 0.3 for the 1D one).
+        view_pool: 'mean' (published default) or 'maxmean' (max + mean) inside a virtual cell.
+    """
+
+    def __init__(self, dim: int, num_views: int = 6, scale: float = 0.7, view_pool: str = "mean"):
+        super().__init__()
+        if view_pool not in ("mean", "maxmean"):
+            raise ValueError(f"view_pool must be 'mean' or 'maxmean', got {view_pool!r}")
+        self.scale = scale
+        self.view_pool = view_pool
+        self.out_3d = nn.Sequential(nn.BatchNorm1d(dim), nn.GELU())
+        self.out_views = nn.ModuleList(nn.Sequential(nn.BatchNorm1d(dim), nn.GELU()) for _ in range(num_views))
+
+    def forward(self, x: torch.Tensor, cells: torch.Tensor, num_cells: int, voxels: torch.Tensor, num_voxels: int,
+                cell_attention: nn.ModuleList, cell_norm: nn.ModuleList) -> torch.Tensor:
+        """Update of the point tokens.
+
+        Args:
+            x: (B, M, C) float point-token features (CLS excluded).
+            cells: (B, V, M) int64 virtual cell of each token per view, in [0, num_cells).
+            num_cells: cells per sample and view (n^2 in 2D, n in 1D).
+            voxels: (B, M) int64 batch-wide voxel ids in [0, num_voxels) (:func:`voxel_clusters`).
+            cell_attention, cell_norm: V :class:`CellAttention` and V LayerNorm, one per view.
+
+        Returns:
+            (B, M, C) float ``scale * sum_v w_v x2d_v`` to add to ``x``.
+
+        The BatchNorms see one row per occupied voxel (3D) and one row per cell of every sample, empty
+        cells included as zero rows (the published pooling fills the whole grid), in training mode.
+        """
+        b, m, c = x.shape
+        flat = x.reshape(b * m, c)
+        vox = voxels.reshape(-1)
+        pooled = segment_max(flat, vox, num_voxels) + segment_mean(flat, vox, num_voxels)
+        x3d = self.out_3d(pooled)[vox].view(b, m, c)
+        batch_offset = (torch.arange(b, device=x.device) * num_cells).view(b, 1)
+        views = []
+        for v, out in enumerate(self.out_views):
+            cv = cells[:, v]  # (B, M)
+            h = x + cell_attention[v](cell_norm[v](x), cv.unsqueeze(-1) == cv.unsqueeze(-2))
+            ids = (cv + batch_offset).reshape(-1)
+            hf = h.reshape(b * m, c)
+            grid = segment_mean(hf, ids, b * num_cells)
+            if self.view_pool == "maxmean":
+                grid = grid + segment_max(hf, ids, b * num_cells)
+            views.append(out(grid)[ids].view(b, m, c))
+        views = torch.stack(views, dim=1)  # (B, V, M, C)
+        w = (F.cosine_similarity(views, x3d.unsqueeze(1), dim=-1) + 1.0) / 2.0  # (B, V, M)
+        w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return self.scale * (w.unsqueeze(-1) * views).sum(dim=1)

@@ -91,6 +91,8 @@ class FrozenTransformer(nn.Module):
         self.final_norm = final_norm if final_norm is not None else nn.Identity()
         if self.kind == "1d":
             self.cls_token_id = _cls_token_id(model)
+        else:
+            self.patch_size = int(model.config.patch_size)
         self.requires_grad_(False)
         if train_norms:
             for module in self.modules():
@@ -116,6 +118,13 @@ class FrozenTransformer(nn.Module):
         if g * g != patch.shape[0]:
             raise ValueError(f"patch position table of {patch.shape[0]} rows is not a square grid")
         return patch.reshape(g, g, -1)
+
+    def image_size(self) -> int:
+        """'2d': the image side in pixels the patch position grid covers (G * patch size, 518 for DINOv2)."""
+        if self.kind != "2d":
+            raise ValueError(f"image_size is defined for 2D (ViT) models, this one is {self.model_type!r}")
+        patch = self.embeddings.position_embeddings.shape[1] - 1
+        return int(round(patch ** 0.5)) * int(self.patch_size)
 
     def prefix(self) -> torch.Tensor:
         """(1, C) the CLS token as the frozen model sees it at position 0."""
@@ -151,14 +160,26 @@ class FrozenTransformer(nn.Module):
             return x + layer.attention(layer.layernorm_before(x))[0]
         return layer.attention(x)[0]  # BERT: LayerNorm(x + attention(x)) inside
 
-    def ffn_step(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """Block i's feed-forward with its residual: (B, T, C) -> (B, T, C)."""
+    def ffn_step(self, i: int, x: torch.Tensor, adapter=None, adapter_scale: float = 1.0) -> torch.Tensor:
+        """Block i's feed-forward with its residual: (B, T, C) -> (B, T, C).
+
+        With ``adapter`` (a module (B, T, C) -> (B, T, C)), the FFN branch f becomes
+        ``f + adapter_scale * adapter(f)`` before the residual (and, in BERT, before its output LayerNorm).
+        """
         layer = self.blocks[i]
         if self.model_type == "dinov2":
-            return x + layer.layer_scale2(layer.mlp(layer.norm2(x)))
-        if self.model_type == "vit":
-            return x + layer.mlp(layer.layernorm_after(x))
-        return layer.output(layer.intermediate(x), x)  # BERT: LayerNorm(x + ffn(x)) inside
+            f = layer.layer_scale2(layer.mlp(layer.norm2(x)))
+        elif self.model_type == "vit":
+            f = layer.mlp(layer.layernorm_after(x))
+        else:  # BERT: LayerNorm(x + dropout(dense(intermediate(x))))
+            out = layer.output
+            f = out.dropout(out.dense(layer.intermediate(x)))
+            if adapter is not None:
+                f = f + adapter_scale * adapter(f)
+            return out.LayerNorm(f + x)
+        if adapter is not None:
+            f = f + adapter_scale * adapter(f)
+        return x + f
 
     def forward_blocks(self, x: torch.Tensor) -> torch.Tensor:
         """All kept blocks without adapters: (B, T, C) -> (B, T, C) (reference path for tests)."""
