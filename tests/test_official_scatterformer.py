@@ -7,6 +7,7 @@ random weights in an OpenPCDet container, the input voxels and the official ``en
 backbone is built from that config, takes the converted weights, and must give the same pillar features
 (matched by coords), spatial shape and stride.
 """
+import importlib.util
 import json
 import os
 import re
@@ -135,7 +136,7 @@ def test_conversion_refuses_missing_extra_and_misshapen_tensors():
         convert_state(state, Detector(model), "openpcdet")
 
 
-def test_converter_cli_writes_a_checkpoint_tools_test_runs(tmp_path):
+def test_converter_cli_writes_a_checkpoint_tools_test_runs(tmp_path, capsys):
     # The official checkpoint (backbone_3d only, small widths) into configs/waymo/scatterformer_waymo.py shrunk
     # to those widths; tools/test.py then evaluates it on a few generated frames (the other modules keep their
     # initialisation and are listed as unconverted).
@@ -166,34 +167,33 @@ val_dataloader = test_dataloader
 test_evaluator = dict(_delete_=True, type='WaymoMetric')
 val_evaluator = test_evaluator
 """)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-
-    def cli(*args):
-        return subprocess.run([sys.executable, *map(str, args)], cwd=tmp_path, env=env, capture_output=True,
-                              text=True)
-
+    # The converter's command line in this process (its main(argv)); tools/test.py in its own.
+    spec = importlib.util.spec_from_file_location("convert_checkpoint", ROOT / "tools" / "convert_checkpoint.py")
+    converter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(converter)
     dst = tmp_path / "converted.pth"
-    proc = cli(ROOT / "tools" / "convert_checkpoint.py", case / "checkpoint.pth", dst, "--from", "scatterformer",
-               "--config", cfg)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "into backbone3d" in proc.stdout
+    args = ["--from", "scatterformer", "--config", str(cfg)]
+    assert converter.main([str(case / "checkpoint.pth"), str(dst), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "into backbone3d" in printed
     assert "modules left without weights (initialised as the config builds them): backbone2d, head, neck, " \
-           "voxel_encoder" in proc.stdout
+           "voxel_encoder" in printed
     saved = torch.load(dst, map_location="cpu", weights_only=True)
     official = load_official_state(case / "checkpoint.pth", "scatterformer")
     assert torch.equal(saved["state_dict"]["backbone3d.stages.1.layers.2.attn.qkv.weight"],
                        official["backbone_3d.stage2.0.attn_layers.2.qkv.weight"])
     assert torch.equal(saved["state_dict"]["backbone3d.stages.0.layers.0.convs.1.weight"],
                        official["backbone_3d.stage1.0.cffn_layers.0.conv_h.weight"].reshape(13, 4))
-    proc = cli(ROOT / "tools" / "test.py", cfg, dst, "--work-dir", tmp_path / "work")
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert "mAP_L1" in proc.stdout + proc.stderr
     # A truncated file is refused with its name, and nothing is written.
     bad = tmp_path / "truncated.pth"
     bad.write_bytes((case / "checkpoint.pth").read_bytes()[:1000])
-    proc = cli(ROOT / "tools" / "convert_checkpoint.py", bad, tmp_path / "never.pth", "--from", "scatterformer",
-               "--config", cfg)
-    assert proc.returncode == 1 and "truncated.pth" in proc.stderr and not (tmp_path / "never.pth").exists()
+    assert converter.main([str(bad), str(tmp_path / "never.pth"), *args]) == 1
+    assert "truncated.pth" in capsys.readouterr().err and not (tmp_path / "never.pth").exists()
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "test.py"), str(cfg), str(dst), "--work-dir",
+                           str(tmp_path / "work")], cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "mAP_L1" in proc.stdout + proc.stderr
 
 
 # ----------------------------------------------------------------------------- the backbone itself
@@ -318,3 +318,24 @@ def test_configs_build_the_official_layout(name, grid):
     assert [len(s.layers) for s in backbone.stages] == [3, 3]
     # The BEV comes at stride 2; the 2D backbone's first stage keeps it and the head works at stride 2.
     assert cfg.model.backbone2d.layer_strides[0] == 1 and cfg.model.head.out_size_factor == 2
+
+
+@pytest.mark.parametrize("kernel", [(3, 3, 3), (1, 1, 7), (1, 7, 1)])
+def test_converted_depthwise_kernel_is_the_official_cross_correlation(kernel):
+    # The official SparseDwConv computes out[p, c] = sum_k w[kz, ky, kx, c] * in[p + k - pad, c] over occupied
+    # cells; its (kz, ky, kx, C) weight flattened z-major is pc3d's (K, C) depthwise weight, no bias.
+    from pc3d.models.backbones3d.sparse_depthwise import DepthwiseSubmConv, neighbor_table
+
+    voxels = random_voxels([40, 30], (3, 9, 9), seed=6)
+    g = torch.Generator().manual_seed(7)
+    official = torch.randn(*kernel, C_IN, generator=g)
+    conv = DepthwiseSubmConv(C_IN, kernel, bias=False)
+    assert conv.bias is None
+    conv.weight.data.copy_(official.reshape(-1, C_IN))
+    out = conv(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, conv.offsets))
+    grid = torch.zeros(2, C_IN, 3, 9, 9, dtype=torch.float64)
+    b, z, y, x = voxels.coords.long().unbind(1)
+    grid[b, :, z, y, x] = voxels.feats.double()
+    dense = torch.nn.functional.conv3d(grid, official.permute(3, 0, 1, 2)[:, None].double(),
+                                       padding=tuple(k // 2 for k in kernel), groups=C_IN)
+    torch.testing.assert_close(out.detach().double(), dense[b, :, z, y, x], atol=1e-5, rtol=1e-5)
