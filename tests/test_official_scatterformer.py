@@ -7,6 +7,7 @@ random weights in an OpenPCDet container, the input voxels and the official ``en
 backbone is built from that config, takes the converted weights, and must give the same pillar features
 (matched by coords), spatial shape and stride.
 """
+import copy
 import importlib.util
 import json
 import os
@@ -228,6 +229,11 @@ def test_official_network_sizes():
         ScatterFormer(64, grid_depth=30)
     with pytest.raises(ValueError, match="pool_pairing must be one of"):
         ScatterFormer(64, pool_pairing="sorted")
+    # Copies (the GPU tests' deepcopy, whole-model pickles) work and compute the same function.
+    small = randomize_norms(small_backbone()).eval()
+    voxels = random_voxels([50, 40], SHAPE, seed=8)
+    with torch.no_grad():
+        torch.testing.assert_close(copy.deepcopy(small)(voxels).feats, small(voxels).feats)
 
 
 @pytest.mark.parametrize("pairing", ["official", "matched"])

@@ -261,7 +261,6 @@ class ScatterFormer(nn.Module):
         if not num_layers:
             raise ValueError("num_layers needs at least one stage")
         spconv = import_spconv()
-        self._spconv = spconv
         self.grid_depth, self.extra_z = int(grid_depth), int(extra_z)
         self.window_size = int(window_size)
         self.conv_size = int(conv_size) if conv_size is not None else self.window_size + 1
@@ -286,7 +285,7 @@ class ScatterFormer(nn.Module):
                 nn.init.normal_(m.weight)  # the official SparseDwConv's torch.randn
 
     def forward(self, voxels: SparseVoxels) -> SparseVoxels:
-        spconv = self._spconv
+        spconv = import_spconv()  # not kept on the module: a module object would not deepcopy or pickle
         shape = tuple(int(s) for s in voxels.spatial_shape)
         if shape[0] != self.grid_depth:
             raise ValueError(f"ScatterFormer was built for grid_depth={self.grid_depth}, got grid {shape}")
