@@ -176,8 +176,11 @@ def convert_checkpoint(src, config, source: str, dst: Optional[str] = None) -> T
     """Converts the official checkpoint ``src`` for the pc3d detector of ``config`` (path, dict or Config).
 
     Returns ``(model, result)``: the model (eval mode) with the converted weights loaded (strictly when the checkpoint
-    was whole), and the :class:`ConversionResult`. With ``dst`` the result is written (atomically) as a pc3d
-    checkpoint ``{'meta': {...}, 'state_dict': ...}`` that :func:`pc3d.apis.init_model` and ``tools/test.py`` load."""
+    was whole), and the :class:`ConversionResult`. With ``dst`` the model's whole state is written (atomically) as a
+    pc3d checkpoint ``{'meta': {...}, 'state_dict': ...}`` that :func:`pc3d.apis.init_model` and ``tools/test.py``
+    load strictly: the converted modules hold the official weights, the modules the checkpoint did not cover
+    (``meta['unconverted_modules']``, e.g. everything but ``backbone3d`` for a backbone-only checkpoint) hold the
+    initialisation the config builds, so they still need training."""
     from pc3d.fileio import atomic_write
     from pc3d.registry import MODELS
 
@@ -192,7 +195,7 @@ def convert_checkpoint(src, config, source: str, dst: Optional[str] = None) -> T
     if dst is not None:
         checkpoint = dict(meta=dict(converted_from=str(src), source=source,
                                     unconverted_modules=result.unconverted_modules),
-                          state_dict=result.state_dict)
+                          state_dict={k: v.detach().clone() for k, v in model.state_dict().items()})
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dst, lambda fh: torch.save(checkpoint, fh))
     return model, result
