@@ -383,3 +383,18 @@ def test_bootstrap_over_rooms():
     assert perfect[0.5]["interval"] == [1.0, 1.0]
     with pytest.raises(ValueError, match="pred_scores"):
         scannet_map_bootstrap([{k: v for k, v in scenes[0].items() if k != "pred_scores"}])
+
+
+def test_bev_view_draws_axis_aligned_boxes(tmp_path):
+    from pc3d.visualization.bev import box_corners_bev, draw_bev
+
+    b6 = np.array([[1.0, 2.0, 0.5, 2.0, 1.0, 1.0], [3.0, 1.0, 0.4, 0.5, 0.5, 0.8]], np.float32)
+    b7 = np.concatenate([b6, np.zeros((2, 1), np.float32)], 1)
+    np.testing.assert_array_equal(box_corners_bev(b6), box_corners_bev(b7))
+    np.testing.assert_allclose(box_corners_bev(b6)[0], [[2, 2.5], [0, 2.5], [0, 1.5], [2, 1.5]])
+    pts = np.random.default_rng(0).uniform(0, 4, (500, 6)).astype(np.float32)
+    png = draw_bev(tmp_path / "room.png", pts, gt_boxes=torch.from_numpy(b6), pred_boxes=b6,
+                   pred_scores=np.array([0.9, 0.5]))
+    assert png.stat().st_size > 5_000
+    with pytest.raises(ValueError, match=r"\(M, 6\) axis-aligned"):
+        box_corners_bev(np.zeros((2, 5)))
