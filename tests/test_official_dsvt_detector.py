@@ -227,6 +227,8 @@ def test_vfe_rows_in_openpcdet_order_and_features_by_hand():
         h = torch.cat([h, h.max(0).values.expand_as(h)], dim=1)
         expected = torch.relu(l1.norm(l1.linear(h))).max(0).values
     torch.testing.assert_close(voxels.feats[v], expected, rtol=1e-5, atol=1e-6)
+    empty = vfe(_voxelized(points[:0], voxel_size, pc_range, 1))
+    assert empty.feats.shape == (0, 6) and empty.coords.shape == (0, 4)
     with pytest.raises(ValueError, match=r"points \(N, 5\)"):
         vfe(dict(points=torch.zeros(3, 4), point2voxel=torch.zeros(3, dtype=torch.long),
                  coords=torch.zeros(1, 4, dtype=torch.int32), spatial_shape=(1, 4, 4), batch_size=1))
@@ -256,11 +258,25 @@ def test_res_backbone_blocks_are_residual():
     net = BaseBEVResBackbone(8, layer_nums=(1, 1), layer_strides=(1, 2), num_filters=(8, 16),
                              upsample_strides=(1, 2), upsample_channels=(4, 4)).eval()
     x = torch.randn(1, 8, 16, 16)
-    assert net(x).shape == (1, 8, 16, 16)
+    for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+        torch.nn.init.normal_(bn.running_mean, 0.0, 0.2)
+    with torch.no_grad():
+        ref = net(x)
+    assert ref.shape == (1, 8, 16, 16)
+    # Every BatchNorm (2 per block, 1 per projection and per deblock) folds for inference, same outputs.
+    from pc3d.models.fuse import fuse_conv_bn
+
+    fused = BaseBEVResBackbone(8, layer_nums=(1, 1), layer_strides=(1, 2), num_filters=(8, 16),
+                               upsample_strides=(1, 2), upsample_channels=(4, 4))
+    fused.load_state_dict(net.state_dict())
+    assert fuse_conv_bn(fused.eval()) == 2 * (2 * 2 + 1) + 2
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), ref, rtol=1e-5, atol=1e-5)
     block = net.blocks[0][1]  # an identity-shortcut block
     with torch.no_grad():
-        torch.nn.init.zeros_(block.bn2.weight)
-        torch.nn.init.zeros_(block.bn2.bias)
+        torch.nn.init.zeros_(block.residual[4].weight)  # the second BatchNorm
+        torch.nn.init.zeros_(block.residual[4].bias)
         y = torch.relu(torch.randn(1, 8, 16, 16))
         torch.testing.assert_close(block(y), y)  # residual branch zeroed -> relu(identity) = identity
 
@@ -341,8 +357,8 @@ def test_config_is_the_official_model():
     assert type(bev).__name__ == "PointPillarScatter3d" and (bev.nx, bev.ny, bev.nz, bev.out_channels) == (468, 468, 1, 192)
     assert type(bb).__name__ == "BaseBEVResBackbone" and bb.out_channels == 384
     assert [len(stage) - 1 for stage in bb.blocks] == [1, 2, 2]
-    assert [stage[0].conv1.stride[0] for stage in bb.blocks] == [1, 2, 2]
-    assert [stage[0].conv1.out_channels for stage in bb.blocks] == [128, 128, 256]
+    assert [stage[0].residual[0].stride[0] for stage in bb.blocks] == [1, 2, 2]
+    assert [stage[0].residual[0].out_channels for stage in bb.blocks] == [128, 128, 256]
     assert [d[0].stride[0] for d in bb.deblocks] == [1, 2, 4] and [d[0].out_channels for d in bb.deblocks] == [128] * 3
     assert type(model.neck).__name__ == "IdentityNeck"
     assert type(head).__name__ == "CenterHeadIoU" and head.with_iou and head.num_classes == 3

@@ -17,17 +17,17 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int = 1, projection: bool = False, eps: float = 1e-3,
                  momentum: float = 0.01):
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out, eps=eps, momentum=momentum)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out, eps=eps, momentum=momentum)
+        # One Sequential so that pc3d.models.fuse folds both BatchNorms into their convs for inference.
+        self.residual = nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                                      nn.BatchNorm2d(c_out, eps=eps, momentum=momentum), nn.ReLU(),
+                                      nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(c_out, eps=eps, momentum=momentum))
         self.projection = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
                                           nn.BatchNorm2d(c_out, eps=eps, momentum=momentum))
                            if projection else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(out + (self.projection(x) if self.projection is not None else x))
+        return torch.relu(self.residual(x) + (self.projection(x) if self.projection is not None else x))
 
 
 @MODELS.register_module()
@@ -85,11 +85,17 @@ class BaseBEVResBackbone(nn.Module):
         return torch.cat(ups, dim=1) if len(ups) > 1 else ups[0]
 
     def convert_official_state(self, official: Mapping, source: str) -> Dict[str, torch.Tensor]:
-        """OpenPCDet ``backbone_2d.*`` -> this module's state. OpenPCDet's block names its ReLUs and its shortcut
-        ``downsample_layer``; here the shortcut is ``projection``; every other name is the same."""
+        """OpenPCDet ``backbone_2d.*`` -> this module's state. OpenPCDet's block holds ``conv1``, ``bn1``, ``conv2``,
+        ``bn2`` and the shortcut ``downsample_layer``; here they are ``residual.{0, 1, 3, 4}`` and ``projection``; the
+        deblocks have the same names."""
+        renames = {".residual.0.": ".conv1.", ".residual.1.": ".bn1.", ".residual.3.": ".conv2.",
+                   ".residual.4.": ".bn2.", ".projection.": ".downsample_layer."}
         out = {}
         for key in self.state_dict():
-            out[key] = official[key.replace(".projection.", ".downsample_layer.")]
+            source = key
+            for ours, theirs in renames.items():
+                source = source.replace(ours, theirs)
+            out[key] = official[source]
         return out
 
 

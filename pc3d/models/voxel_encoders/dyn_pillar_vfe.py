@@ -84,6 +84,9 @@ class DynPillarVFE3D(nn.Module):
             raise ValueError(f"DynPillarVFE3D expects points (N, {self.in_channels}) [x, y, z, ...], "
                              f"got {tuple(points.shape)}")
         depth, height, width = voxels["spatial_shape"]
+        if coords.shape[0] == 0:  # no point in range: no voxel (segment reductions refuse empty input)
+            return SparseVoxels(points.new_zeros(0, self.out_channels), coords, (depth, height, width),
+                                int(voxels["batch_size"]))
         # Voxels in OpenPCDet's order: ascending b, then x, then y, then z index.
         c = coords.long()
         key = ((c[:, 0] * width + c[:, 3]) * height + c[:, 2]) * depth + c[:, 1]
