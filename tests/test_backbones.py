@@ -1,14 +1,12 @@
 """Sparse-transformer backbones (FlatFormer, DSVT-P/V; ScatterFormer in test_official_scatterformer.py):
-forward/backward and shapes, permutation equivariance, batch independence, and that padding duplicates
-change nothing; each also with ``identity_init`` (pre-norm layers that start as the identity), checked at
-init and with trained-like (random) branch weights."""
+forward/backward and shapes, permutation equivariance, batch independence, and that masked padding duplicates
+change nothing."""
 import pytest
 import torch
 
 from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer
 from pc3d.models.backbones3d.attention import sinusoidal_position
 from pc3d.models.backbones3d.conv_position import ConvPositionEncoding, ConvStem
-from pc3d.models.backbones3d.pooling import pool_coords
 from pc3d.models.backbones3d.sparse_depthwise import (DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table,
                                                       neighbor_tables)
 from pc3d.models.structures import SparseVoxels
@@ -53,32 +51,6 @@ def _make(name, **kw):
     if name == "flatformer":
         return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
                           ffn_channels=32, **kw), (1, 24, 24)
-    if name == "flatformer_cpe":
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, position_axes=("x", "y", "z"), cpe_kernel=(3, 3, 3), **kw), (4, 24, 24)
-    if name == "flatformer_full_cpe":
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_every_layer=True,
-                          **kw), (4, 24, 24)
-    if name == "flatformer_stem":  # a conv stem in place of the input projection, then a full CPE
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, stem_kernel=(3, 3, 3),
-                          **kw), (4, 24, 24)
-    if name == "flatformer_cos":  # Swin V2's scaled cosine attention
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, cosine_attention=True, **kw), (1, 24, 24)
-    if name == "flatformer_mlp":  # DSVT's learned encoding of the in-window (x, y, z)
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, position_axes=("x", "y", "z"), position_encoding="mlp", **kw), (4, 24, 24)
-    if name == "flatformer_bn":  # BatchNorm between the full CPE's conv and its linear
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_batchnorm=True,
-                          **kw), (4, 24, 24)
-    if name == "flatformer_cpe2":  # DSVT-V's layout: stem, a full CPE every two layers, learned (x, y, z)
-        return FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=12,
-                          ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_depthwise=False, cpe_interval=2,
-                          stem_kernel=(3, 3, 3), position_axes=("x", "y", "z"), position_encoding="mlp",
-                          **kw), (4, 24, 24)
     if name == "dsvt_pillar":
         return DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6), set_size=8,
                     shift=(0, 3, 3), **kw), (1, 24, 24)
@@ -91,11 +63,9 @@ def _make(name, **kw):
     raise KeyError(name)
 
 
-NAMES = ["flatformer", "flatformer_cpe", "flatformer_full_cpe", "flatformer_stem", "flatformer_cos", "flatformer_mlp",
-         "flatformer_bn", "flatformer_cpe2", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_blocks"]
-# DSVT has no identity_init: its class is the released model only.
-ID_NAMES = [n for n in NAMES if not n.startswith("dsvt")]
-ALL = NAMES + [n + "+id" for n in ID_NAMES]
+NAMES = ["flatformer", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_blocks"]
+# FlatFormer and DSVT have no identity_init: their classes are the released models only.
+ALL = NAMES
 
 
 def cell_keys(v: SparseVoxels):
@@ -161,85 +131,19 @@ def test_batch_independence(name):
     torch.testing.assert_close(by_cell(in_pair), by_cell(out_alone), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("identity_init", [False, True])
-@pytest.mark.parametrize("cosine", [False, True])
-def test_flatformer_padding_duplicates_change_nothing(identity_init, cosine):
+def test_flatformer_padding_duplicates_change_nothing():
     # One sample of 10 voxels: with G = 10 it is one full group; with G = 23 the same group is padded by
-    # 13 repeated voxels. Attention over the same 10 real voxels must give the same outputs.
+    # 13 repeated voxels (a sample of fewer than G voxels has no previous group to fill from: its repeats
+    # are masked). Attention over the same 10 real voxels must give the same outputs.
     voxels = random_voxels([10], (1, 24, 24), seed=5)
     outs = []
     for g in (10, 23):
         torch.manual_seed(0)
-        model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
-                                            group_size=g, ffn_channels=32, identity_init=identity_init,
-                                            cosine_attention=cosine)).eval()
+        model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=g,
+                           ffn_channels=32).eval()
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("encoding", ["sine", "mlp"])
-@pytest.mark.parametrize("axes", [("x", "y"), ("x", "y", "z")])
-def test_flatformer_z_position_tells_a_column_apart(axes, encoding):
-    # Two voxels of one column (same x, y; z 0 and 3) with the same features, and a neighbour that makes
-    # the attention non-trivial. Only an encoding of z can give the two different outputs.
-    coords = torch.tensor([[0, 0, 5, 5], [0, 3, 5, 5], [0, 1, 6, 5]], dtype=torch.int32)
-    feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(3))
-    feats[1] = feats[0]
-    torch.manual_seed(0)
-    model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5), group_size=4,
-                       ffn_channels=32, position_axes=axes, position_encoding=encoding).eval()
-    with torch.no_grad():
-        out = model(SparseVoxels(feats, coords, (4, 24, 24), 1)).feats
-    differ = not torch.allclose(out[0], out[1], atol=1e-5)
-    assert differ == ("z" in axes)
-
-
-@pytest.mark.parametrize("cpe", [None, "depthwise", "full", "full every layer", "full every 2 layers", "stem"])
-def test_flatformer_cpe_sees_the_neighbouring_cells(cpe):
-    # Groups of one voxel: the attention alone never mixes voxels. With a conv position encoding before
-    # the block (or every layer), or a conv stem, a voxel sees the 3 x 3 x 3 cells around it: a change to a
-    # diagonal neighbour reaches it, a change 6 cells away does not.
-    coords = torch.tensor([[0, 1, 5, 5], [0, 2, 6, 4], [0, 1, 5, 11]], dtype=torch.int32)
-    feats = torch.randn(3, C_IN, generator=torch.Generator().manual_seed(4))
-    torch.manual_seed(0)
-    model = randomize_zeroed(FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=1, window_shape=(5, 5),
-                                        group_size=1, ffn_channels=32, identity_init=True,
-                                        cpe_kernel=(3, 3, 3) if cpe not in (None, "stem") else None,
-                                        cpe_depthwise=cpe in (None, "depthwise", "stem"),
-                                        cpe_every_layer=cpe == "full every layer",
-                                        cpe_interval=2 if cpe == "full every 2 layers" else None,
-                                        stem_kernel=(3, 3, 3) if cpe == "stem" else None)).eval()
-    if cpe not in (None, "stem"):
-        assert len(model.cpes) == {"full every layer": 4, "full every 2 layers": 2}.get(cpe, 1)
-    outs = []
-    with torch.no_grad():
-        for changed in (None, 1, 2):
-            f = feats.clone()
-            if changed is not None:
-                f[changed] += 1.0
-            outs.append(model(SparseVoxels(f, coords, (4, 24, 24), 1)).feats[0])
-    assert (not torch.allclose(outs[0], outs[1], atol=1e-5)) == bool(cpe)
-    torch.testing.assert_close(outs[0], outs[2], atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("every_layer, interval, expected", [
-    (False, None, "c0 l0 l1 l2 l3 c1 l4 l5 l6 l7"),
-    (True, None, "c0 l0 c1 l1 c2 l2 c3 l3 c4 l4 c5 l5 c6 l6 c7 l7"),
-    (False, 2, "c0 l0 l1 c1 l2 l3 c2 l4 l5 c3 l6 l7"),
-    (False, 3, "c0 l0 l1 l2 c1 l3 l4 l5 c2 l6 l7"),
-])
-def test_flatformer_position_encodings_sit_every_interval_layers(every_layer, interval, expected):
-    # Two blocks (8 layers): the order in which the encodings and the layers run.
-    torch.manual_seed(0)
-    model = FlatFormer(C_IN, channels=16, num_heads=2, num_blocks=2, window_shape=(5, 5), group_size=12,
-                       ffn_channels=32, cpe_kernel=(3, 3, 3), cpe_every_layer=every_layer, cpe_interval=interval)
-    calls = []
-    for kind, modules in (("c", model.cpes), ("l", model.layers)):
-        for i, m in enumerate(modules):
-            m.register_forward_pre_hook(lambda _m, _a, name=f"{kind}{i}": calls.append(name))
-    model(random_voxels([30], (4, 24, 24), seed=2))
-    assert " ".join(calls) == expected
 
 
 def test_sinusoidal_position_layout_and_errors():
@@ -252,21 +156,6 @@ def test_sinusoidal_position_layout_and_errors():
     assert enc[0, 12:].eq(0).all()
     with pytest.raises(ValueError, match="at least 2 x the number of axes"):
         sinusoidal_position(pos, 4)
-    with pytest.raises(ValueError, match="position_axes"):
-        FlatFormer(C_IN, channels=16, num_heads=2, position_axes=("x", "w"))
-    with pytest.raises(ValueError, match="cpe_kernel must be"):
-        FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3))
-    with pytest.raises(ValueError, match="cpe_every_layer=True shape the conv position encoding: set cpe_kernel"):
-        FlatFormer(C_IN, channels=16, num_heads=2, cpe_every_layer=True)
-    with pytest.raises(ValueError, match="cpe_batchnorm=True shape the conv position encoding: set cpe_kernel"):
-        FlatFormer(C_IN, channels=16, num_heads=2, cpe_batchnorm=True)
-    with pytest.raises(ValueError, match="cpe_interval=True shape the conv position encoding: set cpe_kernel"):
-        FlatFormer(C_IN, channels=16, num_heads=2, cpe_interval=2)
-    for bad in (0, 1.5, True):
-        with pytest.raises(ValueError, match="cpe_interval must be a positive int"):
-            FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3, 3), cpe_interval=bad)
-    with pytest.raises(ValueError, match="not set with cpe_every_layer"):
-        FlatFormer(C_IN, channels=16, num_heads=2, cpe_kernel=(3, 3, 3), cpe_interval=2, cpe_every_layer=True)
 
 
 def test_flatformer_small_sample_in_batch_matches_alone():
@@ -295,44 +184,6 @@ def test_dsvt_set_padding_changes_nothing():
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
-
-
-def identity_output(model, voxels):
-    """What an identity_init backbone gives while its branches are zero: its input projection (or conv
-    stem), max-pooled per parent cell where it pools (then the pooling's output projection). (feats, coords)."""
-    stem = getattr(model, "stem", None)
-    feats = model.input_proj(voxels.feats) if stem is None else \
-        stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
-    pool = model.pools[0] if isinstance(model, DSVT) and len(model.pools) else getattr(model, "pool", None)
-    if pool is None:
-        return feats, voxels.coords
-    parent_coords, parent, _, _ = pool_coords(voxels.coords, voxels.spatial_shape, pool.stride)
-    maxed = feats.new_full((parent_coords.shape[0], feats.shape[1]), float("-inf"))
-    maxed = maxed.scatter_reduce(0, parent[:, None].expand_as(feats), feats, "amax")
-    return pool.out_proj(maxed), parent_coords
-
-
-@pytest.mark.parametrize("name", ID_NAMES)
-def test_identity_init_passes_features_through_then_learns(name):
-    # Untrained, an identity_init backbone is identity_output; a backward pass reaches every zeroed
-    # branch, and one step moves the backbone off what identity_output gives with the stepped weights.
-    model, shape = _make(name, identity_init=True)
-    voxels = random_voxels([70, 45], shape, seed=12)
-    out = model(voxels)
-    expected, coords = identity_output(model, voxels)
-    assert torch.equal(out.coords, coords)
-    torch.testing.assert_close(out.feats, expected, atol=1e-6, rtol=1e-6)
-    zeroed = [n for n, p in model.named_parameters() if not p.any()]
-    assert zeroed and all(n.endswith(("weight", "bias")) for n in zeroed)
-    out.feats.square().sum().backward()
-    params = dict(model.named_parameters())
-    stuck = [n for n in zeroed if n.endswith("weight") and not params[n].grad.any()]
-    assert not stuck, f"zero-initialised branches that get no gradient: {stuck}"
-    with torch.no_grad():
-        for p in model.parameters():
-            p -= 0.1 * p.grad
-        moved = model(voxels).feats
-        assert (moved - identity_output(model, voxels)[0]).abs().max() > 1e-3
 
 
 def test_neighbor_table_matches_brute_force():
@@ -439,8 +290,6 @@ def test_conv_stem_matches_dense_conv_batchnorm_gelu(training):
     with torch.no_grad():
         out = stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
     torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"stem_kernel must be \(kz, ky, kx\), got \(3, 3\)"):
-        FlatFormer(C_IN, channels=16, num_heads=2, stem_kernel=(3, 3))
 
 
 def test_attention_pooling_reduces_each_pillar_by_attention():

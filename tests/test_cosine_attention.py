@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-from pc3d.models.backbones3d import FlatFormer
 from pc3d.models.backbones3d.attention import COSINE_MAX_SCALE, GroupAttention
 
 C, H = 16, 4
@@ -97,15 +96,3 @@ def test_zero_queries_and_keys_stay_finite():
         v = attn.v(x)
         mean = torch.stack([v[i][~mask[i]].mean(0) for i in range(x.shape[0])])
         torch.testing.assert_close(out, attn.proj(mean)[:, None, :].expand_as(out), atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("identity_init", [False, True])
-def test_backbones_hand_the_option_to_every_attention_layer(identity_init):
-    for cosine in (False, True):
-        models = [FlatFormer(8, channels=16, num_heads=2, num_blocks=2, group_size=12, ffn_channels=32,
-                             identity_init=identity_init, cosine_attention=cosine)]
-        for model in models:
-            attns = [m for m in model.modules() if isinstance(m, GroupAttention)]
-            # FlatFormer: 2 blocks x 4 layers.
-            assert len(attns) == (8 if isinstance(model, FlatFormer) else 6)
-            assert all((a.logit_scale is not None) == cosine for a in attns), type(model).__name__

@@ -109,8 +109,9 @@ def test_flat_window_partition(name, coords, shape):
     for window, G in (((5, 7), 1), ((13, 13), 144), ((12, 12), 69), ((3, 3), 5000)):
         for axis in ("x", "y"):
             for shift in (False, True):
-                fn = lambda c: flat_window_partition(c, shape, window, G, axis, shift)
-                assert_equal(*both(fn, coords), f"flat {name} {window} G={G} {axis} shift={shift}")
+                for last_group in ("previous", "repeat"):
+                    fn = lambda c: flat_window_partition(c, shape, window, G, axis, shift, last_group)
+                    assert_equal(*both(fn, coords), f"flat {name} {window} G={G} {axis} shift={shift} {last_group}")
 
 
 @pytest.mark.parametrize("name,coords,shape", coord_sets(), ids=[s[0] for s in coord_sets()])

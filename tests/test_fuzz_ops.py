@@ -143,7 +143,7 @@ def raw_args(draw, op):
     coords = lambda v: tensors((v, draw(wrong_or(4))), dtype=torch.int32, low=-3, high=80)  # noqa: E731
     if op == "flat_window_partition":
         return (draw(coords(n)), draw(ints(3)), draw(ints(2)), draw(st.integers(-2, 300)),
-                draw(st.integers(-1, 2)), draw(st.booleans()))
+                draw(st.integers(-1, 2)), draw(st.booleans()), draw(st.integers(-1, 2)))
     if op == "rotated_set_partition":
         return (draw(coords(n)), draw(ints(3)), draw(ints(3)), draw(ints(3, -2, 8)), draw(st.integers(-2, 300)))
     if op == "sort_by_window":
@@ -330,9 +330,10 @@ def fuzz_partitions(data):
         assert torch.equal(got.indices, ref[0]) and torch.equal(got.padding_mask, ref[1])
         assert torch.equal(got.set_window, ref[2])
     g, axis, sh = data.draw(st.integers(1, 40)), data.draw(st.sampled_from("xy")), data.draw(st.booleans())
-    got = _face_or_value_error(pc3d.ops.flat_window_partition, coords, dhw, win3[1:], g, axis, sh)
+    last_group = data.draw(st.sampled_from(["previous", "repeat"]))
+    got = _face_or_value_error(pc3d.ops.flat_window_partition, coords, dhw, win3[1:], g, axis, sh, last_group)
     if got is not None:
-        for a, b in zip(got, flat_window_ref(coords, dhw, win3[1:], g, axis, sh)):
+        for a, b in zip(got, flat_window_ref(coords, dhw, win3[1:], g, axis, sh, last_group)):
             assert torch.equal(a, b)
 
 

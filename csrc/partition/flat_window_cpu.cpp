@@ -1,6 +1,7 @@
 // FlatFormer flattened-window partition on CPU: two counting passes on dense (b, window, in-window)
 // ranks for usual grids, else snake keys and a stable radix sort on (b, key); every sample is cut into
-// groups of exactly G (the last group padded with its own voxels).
+// groups of exactly G. A sample's last group, when short, is filled either with the previous group's last
+// voxels (FlatFormer's official rule, unmasked) or by repeating its own voxels (masked); see partition.cpp.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -53,7 +54,7 @@ void flat_pass1(const int32_t* c, int64_t i0, int64_t i1, int ucol, int vcol, ui
 using FlatOut = std::tuple<Tensor, Tensor, Tensor, Tensor>;
 
 bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const FlatParams& p, int64_t G,
-                   const at::TensorOptions& i64, const at::TensorOptions& b8, FlatOut& out) {
+                   bool fill_previous, const at::TensorOptions& i64, const at::TensorOptions& b8, FlatOut& out) {
   const bool ax_y = p.axis_y;
   const int64_t Su = ax_y ? sxyz[0] : sxyz[1], Sv = ax_y ? sxyz[1] : sxyz[0];
   const int64_t wu = ax_y ? p.wx : p.wy, wv = ax_y ? p.wy : p.wx;
@@ -178,14 +179,19 @@ bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Flat
       INV[v] = s;
     }
   });
-  // Last group of each sample: slot j >= real repeats slot j % real; mask and sample index per group.
+  // Last group of each sample: slot j >= real takes slot j of the previous group (unmasked), or repeats
+  // slot j % real (masked) in the repeat mode and when the sample has one group only; sample per group.
   std::memset(pad, 0, size_t(groups * G));
   for (const Sample& sm : samples) {
     const int64_t ng = (sm.n + G - 1) / G, g_last = sm.slot0 / G + ng - 1;
     const int64_t real = sm.n - (ng - 1) * G;
     int64_t* row = idx + g_last * G;
-    for (int64_t j = real; j < G; ++j) row[j] = row[j % real];
-    std::memset(pad + g_last * G + real, 1, size_t(G - real));
+    if (real < G && fill_previous && ng > 1) {
+      std::memcpy(row + real, row + real - G, size_t(G - real) * sizeof(int64_t));
+    } else if (real < G) {
+      for (int64_t j = real; j < G; ++j) row[j] = row[j % real];
+      std::memset(pad + g_last * G + real, 1, size_t(G - real));
+    }
     std::fill(gb + sm.slot0 / G, gb + g_last + 1, sm.b);
   }
   out = FlatOut{indices, inverse, group_batch, padding};
@@ -196,13 +202,18 @@ bool flat_counting(const int32_t* c, int64_t V, at::IntArrayRef sxyz, const Flat
 std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tensor& coords_in,
                                                                      at::IntArrayRef sparse_xyz,
                                                                      at::IntArrayRef window_xy,
-                                                                     int64_t G, int64_t axis, bool shift) {
+                                                                     int64_t G, int64_t axis, bool shift,
+                                                                     int64_t last_group) {
   TORCH_CHECK(coords_in.dim() == 2 && coords_in.size(1) == 4 && coords_in.scalar_type() == at::kInt,
               "flat_window_partition: coords must be (V, 4) int32");
   TORCH_CHECK(sparse_xyz.size() == 3 && window_xy.size() == 2 && G > 0 && (axis == 0 || axis == 1),
               "flat_window_partition: bad sparse_shape/window_shape/group_size/axis");
   TORCH_CHECK(window_xy[0] > 0 && window_xy[1] > 0 && sparse_xyz[0] > 0 && sparse_xyz[1] > 0 && sparse_xyz[2] > 0,
               "flat_window_partition: shapes must be positive");
+  TORCH_CHECK_VALUE(last_group == kFlatFillPrevious || last_group == kFlatFillRepeat,
+                    "flat_window_partition: last_group must be ", kFlatFillPrevious, " (previous) or ",
+                    kFlatFillRepeat, " (repeat), got ", last_group);
+  const bool fill_previous = last_group == kFlatFillPrevious;
   const Tensor coords = coords_in.contiguous();
   const int64_t V = coords.size(0);
   const auto i64 = coords.options().dtype(at::kLong);
@@ -214,7 +225,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
 
   const int32_t* c = coords.data_ptr<int32_t>();
   FlatOut fast;
-  if (flat_counting(c, V, sparse_xyz, p, G, i64, coords.options().dtype(at::kBool), fast)) return fast;
+  if (flat_counting(c, V, sparse_xyz, p, G, fill_previous, i64, coords.options().dtype(at::kBool), fast)) return fast;
   // Radix path (huge grids, windows or batch indices). Division tables for grids of usual size; huge grids fall back to dividing per voxel.
   const bool tab = sparse_xyz[0] <= (1 << 22) && sparse_xyz[1] <= (1 << 22);
   const DivTable tx(tab ? sparse_xyz[0] : 0, p.shx, p.wx), ty(tab ? sparse_xyz[1] : 0, p.shy, p.wy);
@@ -279,12 +290,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cpu(const Tenso
       const int64_t t = g - s_group0[s];
       const int64_t p0 = s_start[s] + t * G;
       const int64_t real = std::min(G, s_len[s] - t * G);  // >= 1 by construction
+      // Filling a short last group: slot j takes slot j of the previous group (t >= 1, unmasked), or
+      // cycles over this group's real voxels (slot j repeats slot j % real, masked).
+      const bool prev = fill_previous && t > 0;
       gb[g] = s_b[s];
       for (int64_t j = 0; j < G; ++j) {
-        // Padding cycles over the real voxels of this (last) group: slot j repeats slot j % real.
-        const int64_t v = perm[p0 + (j < real ? j : j % real)];
+        const int64_t v = perm[j < real ? p0 + j : (prev ? p0 - G + j : p0 + j % real)];
         idx[g * G + j] = v;
-        pad[g * G + j] = j >= real;
+        pad[g * G + j] = j >= real && !prev;
         if (j < real) inv[v] = g * G + j;
       }
     }

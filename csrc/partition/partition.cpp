@@ -5,8 +5,10 @@
 
 TORCH_LIBRARY_FRAGMENT(pc3d, m) {
   // -> (indices [G_total, G] int64, inverse [V] int64, group_batch [G_total] int64, padding [G_total, G] bool)
+  // last_group: 0 fills a short last group with the previous group's voxels (unmasked, the official
+  // FlatFormer), 1 repeats the group's own voxels (masked); partition_keys.h.
   m.def("flat_window_partition(Tensor coords, int[] sparse_shape_xyz, int[] window_shape_xy, int group_size, "
-        "int axis, bool shift) -> (Tensor, Tensor, Tensor, Tensor)");
+        "int axis, bool shift, int last_group=0) -> (Tensor, Tensor, Tensor, Tensor)");
   // -> (indices [2, S_total, tau] int64, padding [2, S_total, tau] bool, set_window [S_total] int64)
   m.def("rotated_set_partition(Tensor coords, int[] sparse_shape_xyz, int[] window_shape_xyz, "
         "int[] shift_xyz, int set_size) -> (Tensor, Tensor, Tensor)");

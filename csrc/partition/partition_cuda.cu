@@ -77,16 +77,19 @@ __device__ int64_t upper_index(const int64_t* a, int64_t n, int64_t v) {
 
 __global__ void flat_fill_kernel(const int64_t* perm, const int64_t* s_start, const int64_t* s_len,
                                  const int64_t* s_b, const int64_t* s_group0, int64_t nsamples, int64_t groups,
-                                 int64_t G, int64_t* idx, int64_t* inv, int64_t* gb, bool* pad) {
+                                 int64_t G, bool fill_previous, int64_t* idx, int64_t* inv, int64_t* gb,
+                                 bool* pad) {
   PC3D_GRID_LOOP(t, groups * G) {
     const int64_t g = t / G, j = t % G;
     const int64_t s = upper_index(s_group0, nsamples, g);
     const int64_t local = g - s_group0[s];
     const int64_t p0 = s_start[s] + local * G;
     const int64_t real = min(G, s_len[s] - local * G);
-    const int64_t v = perm[p0 + (j < real ? j : j % real)];
+    // A short last group: slot j takes slot j of the previous group (unmasked), or repeats slot j % real.
+    const bool prev = fill_previous && local > 0;
+    const int64_t v = perm[j < real ? p0 + j : (prev ? p0 - G + j : p0 + j % real)];
     idx[t] = v;
-    pad[t] = j >= real;
+    pad[t] = j >= real && !prev;
     if (j < real) inv[v] = t;
     if (j == 0) gb[g] = s_b[s];
   }
@@ -95,11 +98,14 @@ __global__ void flat_fill_kernel(const int64_t* perm, const int64_t* s_start, co
 std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cuda(const Tensor& coords_in,
                                                                       at::IntArrayRef sparse_xyz,
                                                                       at::IntArrayRef window_xy, int64_t G,
-                                                                      int64_t axis, bool shift) {
+                                                                      int64_t axis, bool shift, int64_t last_group) {
   TORCH_CHECK(coords_in.dim() == 2 && coords_in.size(1) == 4 && coords_in.scalar_type() == at::kInt,
               "flat_window_partition: coords must be (V, 4) int32");
   TORCH_CHECK(sparse_xyz.size() == 3 && window_xy.size() == 2 && G > 0 && (axis == 0 || axis == 1),
               "flat_window_partition: bad sparse_shape/window_shape/group_size/axis");
+  TORCH_CHECK_VALUE(last_group == kFlatFillPrevious || last_group == kFlatFillRepeat,
+                    "flat_window_partition: last_group must be ", kFlatFillPrevious, " (previous) or ",
+                    kFlatFillRepeat, " (repeat), got ", last_group);
   c10::cuda::CUDAGuard guard(coords_in.device());
   const Tensor coords = coords_in.contiguous();
   const int64_t V = coords.size(0);
@@ -147,8 +153,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> flat_window_partition_cuda(const Tens
   Tensor padding = at::empty({groups, G}, coords.options().dtype(at::kBool));
   flat_fill_kernel<<<blocks_for(groups * G), kThreads, 0, stream>>>(
       perm.data_ptr<int64_t>(), d_start.data_ptr<int64_t>(), d_len.data_ptr<int64_t>(), d_b.data_ptr<int64_t>(),
-      d_group0.data_ptr<int64_t>(), ns, groups, G, indices.data_ptr<int64_t>(), inverse.data_ptr<int64_t>(),
-      group_batch.data_ptr<int64_t>(), padding.data_ptr<bool>());
+      d_group0.data_ptr<int64_t>(), ns, groups, G, last_group == kFlatFillPrevious, indices.data_ptr<int64_t>(),
+      inverse.data_ptr<int64_t>(), group_batch.data_ptr<int64_t>(), padding.data_ptr<bool>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {indices, inverse, group_batch, padding};
 }

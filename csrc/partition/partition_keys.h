@@ -21,6 +21,12 @@ struct FlatParams {
   bool axis_y;         // false: key_x (x-major snake), true: key_y
 };
 
+// How flat_window_partition fills a sample's short last group (the op's ``last_group`` argument):
+// previous: slot j >= r takes slot j of the sample's previous group, unmasked (the official FlatFormer);
+// repeat: slot j >= r repeats slot j % r of the group itself, masked. A one-group sample always repeats.
+constexpr int64_t kFlatFillPrevious = 0;
+constexpr int64_t kFlatFillRepeat = 1;
+
 // The parameters for a sparse grid (sx, sy) and window (wx, wy): one definition for both kernels.
 inline FlatParams make_flat_params(int64_t sx, int64_t sy, int64_t wx, int64_t wy, bool axis_y, bool shift) {
   FlatParams p;

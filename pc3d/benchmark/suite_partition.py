@@ -3,7 +3,8 @@
 Inputs: every real scan in ``../shared/data/real_lidar`` (float32 rows x, y, z, intensity, ring) and a
 synthetic 150k-point frame, pillar-voxelized at 0.32 m over [-74.88, 74.88]^2 (a 468 x 468 grid, Waymo's).
 Cases per input:
-  * ``flat``: FlatFormer's four partitions of a block (x, x-shift, y, y-shift), window 13x13, G = 144.
+  * ``flat``: FlatFormer's four partitions of a block (x, x-shift, y, y-shift), window 13x13, G = 144, with the
+    official last-group rule.
   * ``dsvt``: DSVT rotated sets, window 12x12, set size 36, both orders.
   * ``sla``:  scattered linear attention forward + backward, C = 128 as 4 heads x 32, window 12.
 Baselines are measured in the same run: argsort-based keys and group cutting, per-window rank via sort
@@ -78,7 +79,9 @@ def inputs() -> List[Tuple[str, torch.Tensor]]:
 
 # ----------------------------------------------------------------------------- baselines (plain PyTorch)
 def flat_baseline(coords, S, w, G, axis, shift):
-    """FlatFormer partition with torch ops: DESIGN.md key, stable argsort, vectorised group cutting."""
+    """FlatFormer partition with torch ops: the official key, stable argsort, vectorised group cutting; a short
+    last group is filled with the previous group's slots (the official rule), or cycles its own voxels (masked)
+    when the sample has one group only."""
     b, y, x = coords[:, 0].long(), coords[:, 2].long(), coords[:, 3].long()
     if shift:
         x, y = x + w // 2, y + w // 2
@@ -100,11 +103,13 @@ def flat_baseline(coords, S, w, G, axis, shift):
     j = torch.arange(G, device=dev)
     pos = t[:, None] * G + j
     real = torch.clamp(n - t[:, None] * G, max=G)
-    pad = pos >= n
-    pos = torch.where(pad, t[:, None] * G + j % real, pos)
+    fill = pos >= n
+    prev = fill & (t[:, None] > 0)
+    pos = torch.where(prev, pos - G, torch.where(fill, t[:, None] * G + j % real, pos))
+    pad = fill & ~prev
     idx = order[start[gb][:, None] + pos]
     inverse = torch.empty_like(order)
-    inverse[idx[~pad]] = torch.arange(idx.numel(), device=dev).view_as(idx)[~pad]
+    inverse[idx[~fill]] = torch.arange(idx.numel(), device=dev).view_as(idx)[~fill]
     return idx, inverse, gb, pad
 
 
@@ -156,7 +161,8 @@ def flat_x4(coords):
     """pc3d's four FlatFormer partitions (13x13 windows, G = 144) of ``coords``."""
     from pc3d.ops import flat_window_partition
 
-    return [tuple(flat_window_partition(coords, (1, GRID, GRID), 13, 144, a, s)) for a, s in FLAT_ORDERS]
+    return [tuple(flat_window_partition(coords, (1, GRID, GRID), 13, 144, a, s, last_group="previous"))
+            for a, s in FLAT_ORDERS]
 
 
 def flat_x4_baseline(coords):

@@ -7,7 +7,7 @@ import torch
 
 
 @torch.library.register_fake("pc3d::flat_window_partition")
-def _flat_fake(coords, sparse_shape_xyz, window_shape_xy, group_size, axis, shift):
+def _flat_fake(coords, sparse_shape_xyz, window_shape_xy, group_size, axis, shift, last_group=0):
     ng = torch.library.get_ctx().new_dynamic_size()
     i64 = dict(dtype=torch.int64, device=coords.device)
     return (coords.new_empty((ng, group_size), **i64), coords.new_empty((coords.shape[0],), **i64),

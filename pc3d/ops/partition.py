@@ -1,7 +1,8 @@
 """Window partitioners of sparse voxel transformers, as compiled ops (``torch.ops.pc3d.*``).
 
 * :func:`flat_window_partition` — FlatFormer: voxels sorted by snake window order and snake in-window
-  order, each sample cut into groups of exactly ``group_size``.
+  order, each sample cut into groups of exactly ``group_size`` (a short last group filled by the official
+  rule, or by repeating its own voxels).
 * :func:`rotated_set_partition` — DSVT: every window split into ``ceil(n / set_size)`` sets, in a
   y-major and an x-major in-window order, with key-padding masks.
 * :func:`sort_by_window` + :func:`scattered_linear_attention` — ScatterFormer: voxels sorted by window
@@ -34,7 +35,9 @@ class FlatWindowGroups(NamedTuple):
     inverse: (V,) int64 position of each voxel in the flattened ``(Ng * G)`` slot layout, at its one
         non-padding slot; ``grouped.reshape(Ng * G, C)[inverse]`` scatters group results back.
     group_batch: (Ng,) int64 sample index of every group (groups never mix samples).
-    padding_mask: (Ng, G) bool, True where a slot repeats a voxel to fill a sample's last group.
+    padding_mask: (Ng, G) bool, True where a slot repeats a voxel of its own group to fill a sample's last
+        group and must be ignored as a key (``last_group='repeat'``, or a sample of fewer than G voxels);
+        the fill slots of ``last_group='previous'`` are real keys and stay False.
     """
 
     indices: torch.Tensor
@@ -145,8 +148,12 @@ def _cached_parser(fn):
     return parse
 
 
+# ``last_group`` names of flat_window_partition -> the op's int code (csrc/partition/partition_keys.h).
+FLAT_LAST_GROUP = {"previous": 0, "repeat": 1}
+
+
 @_cached_parser
-def _flat_args(sparse_shape, window_shape, group_size, axis, shift):
+def _flat_args(sparse_shape, window_shape, group_size, axis, shift, last_group):
     """Validated op arguments of :func:`flat_window_partition` and the key-range check it needs (None
     when no batch index can overflow the sort key)."""
     dhw = _sparse_shape(sparse_shape)
@@ -157,24 +164,37 @@ def _flat_args(sparse_shape, window_shape, group_size, axis, shift):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     if not isinstance(shift, bool):
         raise ValueError(f"shift must be a bool, got {shift!r}")
+    if not isinstance(last_group, str) or last_group not in FLAT_LAST_GROUP:
+        raise ValueError(f"last_group must be one of {tuple(FLAT_LAST_GROUP)}, got {last_group!r}")
     # Per-sample key bound: key_x < n1 * (ceil(Sy/wy) + 2) * n2 * m2, key_y < m1 * (ceil(Sx/wx) + 2) * n2 * m2.
     cx, cy = -(-dhw[2] // wx), -(-dhw[1] // wy)
     per_sample = max(2 * (cx + 1) * (cy + 2), 2 * (cy + 1) * (cx + 2)) * 4 * wx * wy
     key_span = None if per_sample < 2**31 else (per_sample, f"sparse_shape {dhw} with window_shape {(wy, wx)}")
-    return (dhw[2], dhw[1], dhw[0]), (wx, wy), 0 if axis == "x" else 1, key_span
+    return (dhw[2], dhw[1], dhw[0]), (wx, wy), 0 if axis == "x" else 1, FLAT_LAST_GROUP[last_group], key_span
 
 
 def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], window_shape: IntOrSeq,
-                          group_size: int, axis: str = "x", shift: bool = False) -> FlatWindowGroups:
+                          group_size: int, axis: str = "x", shift: bool = False,
+                          last_group: str = "previous") -> FlatWindowGroups:
     """FlatFormer's flattened-window groups.
 
-    Voxels are sorted stably by ``(b, key_axis)`` with DESIGN.md's snake keys on ``(x, y)`` (z is
-    ignored; ``shift`` adds ``(wx // 2, wy // 2)``), then each sample is cut into groups of exactly
-    ``group_size`` consecutive voxels. A sample's last group, when short by ``G - r``, is padded by
-    cycling over its own ``r`` real voxels (slot j >= r repeats slot ``j % r``), so a sample with fewer
-    than G voxels still makes one group; samples without voxels make no group. Sorting on ``(b, key)``
-    equals DESIGN.md's ``key + b*Sx*Sy*10`` wherever that term separates samples (any realistic grid,
-    e.g. 468 x 468 with 13 x 13 windows) and, unlike it, never mixes samples on tiny grids.
+    Voxels are sorted stably by ``(b, key_axis)`` with the snake keys on ``(x, y)`` (z is ignored;
+    ``shift`` adds ``(wx // 2, wy // 2)``), then each sample is cut into groups of exactly ``group_size``
+    consecutive voxels; samples without voxels make no group. Sorting on ``(b, key)`` equals the official
+    ``key + b*Sx*Sy*10`` wherever that term separates samples (any realistic grid, e.g. 468 x 468 with
+    13 x 13 windows) and, unlike it, never mixes samples on tiny grids.
+
+    A sample's last group, when it holds only ``r < G`` voxels, is filled up to G slots:
+
+    * ``last_group='previous'`` (the official FlatFormer): slot ``j >= r`` holds the voxel of slot ``j`` of
+      the sample's previous group, so the group is the sample's last G voxels in the order (last r, then
+      the G - r before them). These slots are unmasked: the official attention sees them as ordinary keys
+      (their own outputs are dropped, ``inverse`` points at each voxel's slot in its own group).
+    * ``last_group='repeat'``: slot ``j >= r`` repeats slot ``j % r`` of the group itself and is masked
+      (``padding_mask``), so the group attends over its r voxels only.
+
+    A sample of fewer than G voxels (one group, no previous one) is filled as in ``'repeat'`` in both
+    modes (the official code has no defined result there).
 
     Args:
         coords: (V, 4) int32 voxel coords [b, z, y, x].
@@ -183,15 +203,16 @@ def flat_window_partition(coords: torch.Tensor, sparse_shape: Sequence[int], win
         group_size: G, voxels per group (>= 1).
         axis: 'x' (key_x: x-major snake) or 'y' (key_y: y-major snake).
         shift: shift windows by half a window.
+        last_group: 'previous' or 'repeat', how a short last group is filled (above).
 
     Returns:
         :class:`FlatWindowGroups`.
     """
     _check_coords(coords)
-    sxyz, wxy, axis_i, key_span = _flat_args(sparse_shape, window_shape, group_size, axis, shift)
+    sxyz, wxy, axis_i, fill, key_span = _flat_args(sparse_shape, window_shape, group_size, axis, shift, last_group)
     if key_span is not None:
         _check_key_range(coords, *key_span)
-    out = _FLAT_OP(coords, sxyz, wxy, group_size, axis_i, shift)
+    out = _FLAT_OP(coords, sxyz, wxy, group_size, axis_i, shift, fill)
     return FlatWindowGroups(*out)
 
 

@@ -39,14 +39,14 @@ def flat_key(coords, sparse_shape, window_shape, axis, shift, with_batch_term=Fa
     return key + b * Sx * Sy * 10 if with_batch_term else key
 
 
-def flat_window_ref(coords, sparse_shape, window_shape, group_size, axis="x", shift=False):
+def flat_window_ref(coords, sparse_shape, window_shape, group_size, axis="x", shift=False, last_group="previous"):
     """(indices, inverse, group_batch, padding_mask) as pc3d.ops.flat_window_partition documents."""
     G = group_size
     key = flat_key(coords, sparse_shape, window_shape, axis, shift)
     b = coords[:, 0].long()
     order = torch.sort(key, stable=True).indices
     order = order[torch.sort(b[order], stable=True).indices]  # samples first, key inside a sample
-    idx, pad, gb = [], [], []
+    idx, pad, own, gb = [], [], [], []
     start = 0
     for bb, n in zip(*torch.unique_consecutive(b[order], return_counts=True)):
         n = int(n)
@@ -54,19 +54,22 @@ def flat_window_ref(coords, sparse_shape, window_shape, group_size, axis="x", sh
         pos = torch.arange(g * G)
         last0 = (g - 1) * G
         real_last = n - last0
-        pos = torch.where(pos < n, pos, last0 + (pos - last0) % real_last)  # cycle the last group
-        idx.append(order[start + pos].view(g, G))
-        pad.append((torch.arange(g * G) >= n).view(g, G))
+        if last_group == "previous" and g > 1:  # the previous group's slot j, a real key
+            filled = pos - G
+            pad.append(torch.zeros(g, G, dtype=torch.bool))
+        else:  # cycle over the last group's own voxels, masked
+            filled = last0 + (pos - last0) % real_last
+            pad.append((pos >= n).view(g, G))
+        idx.append(order[start + torch.where(pos < n, pos, filled)].view(g, G))
+        own.append((pos < n).view(g, G))
         gb.append(torch.full((g,), int(bb)))
         start += n
     if not idx:
         e = torch.zeros(0, G, dtype=torch.int64)
         return e, torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), e.bool()
-    indices, padding = torch.cat(idx), torch.cat(pad)
+    indices, padding, own = torch.cat(idx), torch.cat(pad), torch.cat(own).flatten()
     inverse = torch.empty(coords.shape[0], dtype=torch.int64)
-    flat = indices.flatten()
-    real = ~padding.flatten()
-    inverse[flat[real]] = torch.arange(flat.numel())[real]
+    inverse[indices.flatten()[own]] = torch.arange(own.numel())[own]  # each voxel's slot in its own group
     return indices, inverse, torch.cat(gb), padding
 
 
@@ -128,12 +131,13 @@ def scattered_linear_attention_ref(q, k, v, offsets, counts, eps=1e-6):
     return v.new_zeros(N, h, v.shape[2]).index_copy(0, rows, num / den)
 
 
-def assert_flat_equals_ref(coords, shape, window, G, axis, shift):
+def assert_flat_equals_ref(coords, shape, window, G, axis, shift, last_group="previous"):
     """pc3d's flat_window_partition equals flat_window_ref field by field (bit-exact)."""
     from pc3d.ops import flat_window_partition
 
-    out = flat_window_partition(coords, shape, window, G, axis=axis, shift=shift)
-    for name, a, b in zip(out._fields, out, flat_window_ref(coords, shape, window, G, axis=axis, shift=shift)):
+    out = flat_window_partition(coords, shape, window, G, axis=axis, shift=shift, last_group=last_group)
+    ref = flat_window_ref(coords, shape, window, G, axis=axis, shift=shift, last_group=last_group)
+    for name, a, b in zip(out._fields, out, ref):
         assert torch.equal(a, b), name
 
 

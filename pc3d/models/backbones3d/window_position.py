@@ -2,8 +2,7 @@
 
 ``MLP(relative position)`` is added to queries and keys, where the relative position is the voxel's
 offset from its window's centre divided by the window's size, so every coordinate lies in (-0.5, 0.5)
-whatever the window. FlatFormer can use it (``FlatFormer(position_encoding='mlp')``) in place of its
-sinusoidal encoding of absolute (x, y). DSVT itself (``dsvt.py``) embeds the unscaled offset ``c - W/2``
+whatever the window. DSVT itself (``dsvt.py``) embeds the unscaled offset ``c - W/2``
 with a BatchNorm in its MLP, as its released code does.
 """
 from typing import Sequence
