@@ -18,6 +18,11 @@ The defaults are the published Any2Point settings:
   relative to its sample's mean centre, min-max normalised per sample and view to [0, L], shifted by -0.5
   and wrapped modulo L (L positions of the table), then read by linear interpolation at ``pos * (L - 1) / L``.
   Virtual cells are runs of 2 positions.
+
+Two behaviours of the published code are options, off by default, because they make a token's encoding not
+its own: the 2D code reshapes the (B*V, C, M) lookup without a transpose (``official_layout``), and the 1D code
+scales positions by the range of the whole batch (``official_1d_scale``). With them on, the outputs equal the
+published ones (tests/test_official_any2point.py, tests/test_any2point.py).
 """
 import math
 from typing import Optional, Sequence
