@@ -173,3 +173,28 @@ class _Detector(torch.nn.Module):
     def __init__(self, backbone: FlatFormer):
         super().__init__()
         self.backbone3d = backbone
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_second_backbone_residual_adds_each_same_shape_layers_input(residual):
+    # The official FlatFormer detector's SECOND (residual=True): x = f(x) + x for every conv-BN-ReLU whose output has
+    # its input's shape. With zero conv weights and BatchNorm at bias b (eval, running mean 0, var 1), each layer
+    # outputs the constant relu(b) = b: a stage of 1 + n layers then gives (n + 1) b with the residual, b without.
+    from pc3d.models.backbones2d import SECONDBackbone
+
+    net = SECONDBackbone(4, out_channels=(6, 6), layer_nums=(3, 2), layer_strides=(1, 2), residual=residual).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.zero_()
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0 - m.eps)
+                m.weight.fill_(1.0)
+                m.bias.fill_(0.5)
+        outs = net(torch.randn(2, 4, 8, 8))
+    assert [tuple(o.shape) for o in outs] == [(2, 6, 8, 8), (2, 6, 4, 4)]
+    # Stage 1's opening conv changes the width (4 -> 6): no residual there; stage 2's changes the size.
+    expected = (4 * 0.5, 3 * 0.5) if residual else (0.5, 0.5)
+    for out, value in zip(outs, expected):
+        torch.testing.assert_close(out, torch.full_like(out, value))

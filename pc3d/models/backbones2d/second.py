@@ -21,11 +21,15 @@ class SECONDBackbone(nn.Module):
         out_channels: width per stage, e.g. (64, 128, 256).
         layer_nums: extra 3x3 convs per stage after its opening conv, e.g. (3, 5, 5).
         layer_strides: stride of each stage's opening conv, e.g. (2, 2, 2); s_i is their running product.
+        residual: each conv-BN-ReLU whose output has its input's shape adds its input (``x = f(x) + x``), as the
+            SECOND of the official FlatFormer detector (mit-han-lab/flatformer, ``residual=True``).
     """
 
     def __init__(self, in_channels: int, out_channels: Sequence[int] = (64, 128, 256),
-                 layer_nums: Sequence[int] = (3, 5, 5), layer_strides: Sequence[int] = (2, 2, 2)):
+                 layer_nums: Sequence[int] = (3, 5, 5), layer_strides: Sequence[int] = (2, 2, 2),
+                 residual: bool = False):
         super().__init__()
+        self.residual = bool(residual)
         if not (len(out_channels) == len(layer_nums) == len(layer_strides)):
             raise ValueError(f"out_channels, layer_nums and layer_strides must have equal lengths, got "
                              f"{len(out_channels)}, {len(layer_nums)}, {len(layer_strides)}")
@@ -39,6 +43,11 @@ class SECONDBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         outs = []
         for block in self.blocks:
-            x = block(x)
+            if self.residual:
+                for layer in block:
+                    y = layer(x)
+                    x = y + x if y.shape == x.shape else y
+            else:
+                x = block(x)
             outs.append(x)
         return outs
