@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from official_golden import case_dirs, load_case
+from official_golden import case_dirs
 from pc3d.apis import convert_checkpoint
 from pc3d.apis.convert import CheckpointConversionError, convert_state, load_official_state
 

@@ -328,8 +328,8 @@ def test_head_loss_trains_every_branch():
     torch.manual_seed(0)
     head = _tiny_head()
     x = torch.randn(2, 16, 16, 16)
-    gt_boxes = [torch.tensor([[4.3, 6.6, 0.5, 4.0, 2.0, 1.5, 0.3]]), torch.tensor([[10.2, 3.1, 0.0, 1.0, 1.0, 1.8, -1.0],
-                                                                                [3.0, 12.5, 0.2, 1.8, 0.8, 1.7, 2.0]])]
+    gt_boxes = [torch.tensor([[4.3, 6.6, 0.5, 4.0, 2.0, 1.5, 0.3]]),
+                torch.tensor([[10.2, 3.1, 0.0, 1.0, 1.0, 1.8, -1.0], [3.0, 12.5, 0.2, 1.8, 0.8, 1.7, 2.0]])]
     gt_labels = [torch.tensor([0]), torch.tensor([1, 2])]
     losses = head.loss(head(x), gt_boxes, gt_labels)
     assert set(losses) == {"loss_heatmap", "loss_bbox", "loss_iou", "loss_iou_reg"}
@@ -354,7 +354,8 @@ def test_config_is_the_official_model():
     assert type(vfe).__name__ == "DynPillarVFE3D" and vfe.use_absolute_xyz and not vfe.with_distance
     assert [layer.linear.out_features for layer in vfe.pfn_layers] == [96, 192]
     assert vfe.pfn_layers[0].linear.in_features == 11 and vfe.pfn_layers[0].norm.eps == 1e-3
-    assert type(bev).__name__ == "PointPillarScatter3d" and (bev.nx, bev.ny, bev.nz, bev.out_channels) == (468, 468, 1, 192)
+    assert type(bev).__name__ == "PointPillarScatter3d"
+    assert (bev.nx, bev.ny, bev.nz, bev.out_channels) == (468, 468, 1, 192)
     assert type(bb).__name__ == "BaseBEVResBackbone" and bb.out_channels == 384
     assert [len(stage) - 1 for stage in bb.blocks] == [1, 2, 2]
     assert [stage[0].residual[0].stride[0] for stage in bb.blocks] == [1, 2, 2]

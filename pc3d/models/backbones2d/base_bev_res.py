@@ -52,15 +52,15 @@ class BaseBEVResBackbone(nn.Module):
         bn_eps, bn_momentum: BatchNorm2d settings (OpenPCDet: 1e-3, 0.01).
     """
 
-    def __init__(self, in_channels: int, layer_nums: Sequence[int] = (1, 2, 2), layer_strides: Sequence[int] = (1, 2, 2),
+    def __init__(self, in_channels: int, layer_nums: Sequence[int] = (1, 2, 2),
+                 layer_strides: Sequence[int] = (1, 2, 2),
                  num_filters: Sequence[int] = (128, 128, 256), upsample_strides: Sequence[float] = (1, 2, 4),
                  upsample_channels: Sequence[int] = (128, 128, 128), bn_eps: float = 1e-3, bn_momentum: float = 0.01):
         super().__init__()
-        if not (len(layer_nums) == len(layer_strides) == len(num_filters) == len(upsample_strides)
-                == len(upsample_channels)):
+        lengths = [len(v) for v in (layer_nums, layer_strides, num_filters, upsample_strides, upsample_channels)]
+        if len(set(lengths)) != 1:
             raise ValueError("BaseBEVResBackbone: layer_nums, layer_strides, num_filters, upsample_strides and "
-                             "upsample_channels need one entry per stage, got lengths "
-                             f"{[len(v) for v in (layer_nums, layer_strides, num_filters, upsample_strides, upsample_channels)]}")
+                             f"upsample_channels need one entry per stage, got lengths {lengths}")
         bn = dict(eps=bn_eps, momentum=bn_momentum)
         self.blocks, self.deblocks = nn.ModuleList(), nn.ModuleList()
         c_prev = in_channels

@@ -223,8 +223,8 @@ class CenterHeadIoU(nn.Module):
             x = (cols + c[..., 0]) * self.grid.cell_x + self.grid.x0
             y = (rows + c[..., 1]) * self.grid.cell_y + self.grid.y0
             dims = c[..., 3:6].clamp(max=5.0).exp()  # clamp: an untrained branch must not overflow
-            return torch.cat([x[..., None], y[..., None], c[..., 2:3], dims, torch.atan2(c[..., 7], c[..., 6])[..., None]],
-                             dim=-1)
+            heading = torch.atan2(c[..., 7], c[..., 6])
+            return torch.cat([x[..., None], y[..., None], c[..., 2:3], dims, heading[..., None]], dim=-1)
 
         pred_boxes, gt = boxes_of(code)[mask], boxes_of(target)[mask]
         num = mask.sum().clamp(min=1).float()
