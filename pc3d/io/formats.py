@@ -17,7 +17,6 @@ Every reader returns float32 columns with their names as the file has them (``x,
 ``intensity`` and any other per-point field); :func:`pc3d.io.prepare.prepare_points` maps them to the
 model's input columns. Unreadable input raises :class:`PointCloudError` naming the file and what is wrong.
 """
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
@@ -90,7 +89,7 @@ def _from_columns(path, arrays: Sequence[Tuple[str, np.ndarray]], meta=None) -> 
         a = np.asarray(a)
         if a.dtype.kind not in "biuf":
             continue  # strings / objects are not point features
-        a = a.reshape(len(a), -1)
+        a = a.reshape(len(a), int(np.prod(a.shape[1:], dtype=np.int64)))
         for j in range(a.shape[1]):
             names.append(_canonical(name) if a.shape[1] == 1 else f"{_canonical(name)}_{j}")
             cols.append(a[:, j].astype(np.float32))
@@ -148,8 +147,8 @@ def read_npy(path, columns=None) -> RawCloud:
     structured array with named fields."""
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise PointCloudError(f"{path}: not a readable .npy file ({e})") from e
+    except Exception as e:  # numpy's header parser also raises SyntaxError / TokenError on garbage
+        raise PointCloudError(f"{path}: not a readable .npy file ({type(e).__name__}: {str(e)[:300]})") from e
     return _plain_to_cloud(path, arr, parse_columns(columns), "the array")
 
 
@@ -165,8 +164,8 @@ def read_npz(path, columns=None, key: Optional[str] = None) -> RawCloud:
             arr = z[name]
     except PointCloudError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise PointCloudError(f"{path}: not a readable .npz file ({e})") from e
+    except Exception as e:  # zipfile / numpy header errors of all kinds on a damaged file
+        raise PointCloudError(f"{path}: not a readable .npz file ({type(e).__name__}: {str(e)[:300]})") from e
     return _plain_to_cloud(path, arr, parse_columns(columns), f"array {name!r}")
 
 
@@ -216,6 +215,7 @@ def read_las(path, columns=None) -> RawCloud:
         import laspy
     except ImportError as e:
         raise ImportError("reading .las/.laz files needs laspy (and lazrs for .laz): pip install laspy lazrs") from e
+    _check_las_header(path)
     try:
         las = laspy.read(str(path))
         arrays = [("x", np.asarray(las.x)), ("y", np.asarray(las.y)), ("z", np.asarray(las.z))]
@@ -226,6 +226,21 @@ def read_las(path, columns=None) -> RawCloud:
     except Exception as e:  # laspy raises LaspyException, ValueError, lazrs errors on bad files
         raise PointCloudError(f"{path}: not a readable LAS/LAZ file ({type(e).__name__}: {str(e)[:300]})") from e
     return _from_columns(path, arrays, meta={"las_version": str(las.header.version)})
+
+
+def _check_las_header(path):
+    """Refuses a LAS/LAZ header whose counts cannot fit the file (laspy would loop over billions of
+    variable-length records of a corrupt header before failing)."""
+    head = Path(path).read_bytes()[:227]
+    if len(head) < 104 or head[:4] != b"LASF":
+        raise PointCloudError(f"{path}: not a LAS/LAZ file (no 'LASF' signature or a header shorter than 104 bytes)")
+    header_size, offset, n_vlrs = (int(v) for v in (np.frombuffer(head, "<u2", 1, 94)[0],
+                                                    np.frombuffer(head, "<u4", 1, 96)[0],
+                                                    np.frombuffer(head, "<u4", 1, 100)[0]))
+    size = Path(path).stat().st_size
+    if header_size < 104 or offset < header_size or offset > size or n_vlrs * 54 > offset - header_size:
+        raise PointCloudError(f"{path}: corrupt LAS header (header size {header_size}, point data offset {offset}, "
+                              f"{n_vlrs} variable-length records, file size {size})")
 
 
 READERS = {".bin": read_bin, ".npy": read_npy, ".npz": read_npz, ".pcd": read_pcd, ".ply": read_ply,

@@ -337,7 +337,7 @@ def prepare_points(cloud: RawCloud, spec: InputSpec, transform=None, scale: Opti
             off = spec.ground_z - g.height
             if (abs(off) > spec.ground_tolerance or g.tilt_deg > spec.tilt_tolerance_deg) and not align_ground:
                 rep.warn(f"the ground is at z = {g.height:+.2f} m with a tilt of {g.tilt_deg:.1f} deg; the model was "
-                         f"trained with the ground at z = {spec.ground_z:+.2f} m, level: pass --align-ground "
+                         f"trained with the ground at z = {spec.ground_z:+.2f} m: pass --align-ground "
                          f"(align_ground=True) or --translate 0 0 {off:.2f}")
             if align_ground:
                 a = ground_alignment(g, spec.ground_z)
