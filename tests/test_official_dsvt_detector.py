@@ -324,6 +324,56 @@ def test_head_nms_is_per_class():
     torch.testing.assert_close(final["pred_boxes"][:, :2], torch.tensor([[4.0, 4.0], [5.0, 4.0]]))
 
 
+def _corners(box):
+    """Corners (4, 2) of a BEV box (x, y, dx, dy, heading), rotated counter-clockwise by heading (pc3d's boxes)."""
+    x, y, dx, dy, h = box
+    local = np.array([[-dx, -dy], [dx, -dy], [dx, dy], [-dx, dy]]) / 2
+    rot = np.array([[np.cos(h), -np.sin(h)], [np.sin(h), np.cos(h)]])
+    return local @ rot.T + [x, y]
+
+
+def _official_nms_corners(box):
+    """The rectangle OpenPCDet's multi_classes_nms_mmdet hands its BEV NMS kernel for box (x, y, dx, dy, heading):
+    (x -/+ dx/2, y -/+ dy/2) with angle a = -heading + pi/2, whose corners the kernel turns about the centre by
+    (x, y) -> ((x - cx) cos a + (y - cy) sin a, -(x - cx) sin a + (y - cy) cos a) (ioubev_nms rotate_around_center)."""
+    x, y, dx, dy, h = box
+    a = -h + np.pi / 2
+    local = np.array([[-dx, -dy], [dx, -dy], [dx, dy], [-dx, dy]]) / 2
+    turned = np.stack([local[:, 0] * np.cos(a) + local[:, 1] * np.sin(a),
+                       -local[:, 0] * np.sin(a) + local[:, 1] * np.cos(a)], axis=1)
+    return turned + [x, y]
+
+
+def test_official_nms_boxes_are_the_boxes_with_dx_dy_exchanged():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x, y, dx, dy, h = rng.uniform(-5, 5), rng.uniform(-5, 5), rng.uniform(0.5, 5), rng.uniform(0.5, 5), \
+            rng.uniform(-np.pi, np.pi)
+        official = _official_nms_corners((x, y, dx, dy, h))
+        swapped = _corners((x, y, dy, dx, h))
+        # The same rectangle: every official corner is a corner of the swapped box.
+        dist = np.abs(official[:, None, :] - swapped[None, :, :]).max(-1).min(1)
+        assert dist.max() < 1e-9
+        # ... and not the box itself (dx != dy here).
+        assert np.abs(official[:, None, :] - _corners((x, y, dx, dy, h))[None]).max(-1).min(1).max() > 1e-3
+
+
+def test_head_nms_uses_the_official_exchanged_sizes_by_default():
+    head = _tiny_head().eval()
+    preds = {k: v.detach() for k, v in head(torch.randn(1, 16, 16, 16)).items()}
+    preds["heatmap"] = torch.full_like(preds["heatmap"], -8.0)
+    for name in ("center", "center_z", "dim", "rot", "iou"):
+        preds[name].zero_()
+    preds["dim"][:, 0] += float(np.log(4.0))  # 4 m x 1 m Vehicles along x, heading 0
+    preds["rot"][:, 0] = 1.0
+    preds["center"][0, 1, 5, 4] = -0.5  # the second Vehicle's centre 0.5 m beside the first's (y 4.5 vs 4.0)
+    preds["heatmap"][0, 0, 4, 4], preds["heatmap"][0, 0, 5, 4] = 3.0, 2.0
+    # True footprints overlap with IoU 0.5 / 1.5 = 0.33 (both kept); exchanged (1 m x 4 m) with 3.5 / 4.5 = 0.78.
+    assert len(head.predict(preds)[0]["pred_scores"]) == 1
+    head.test_cfg["nms_swap_size_xy"] = False
+    assert len(head.predict(preds)[0]["pred_scores"]) == 2
+
+
 def test_head_loss_trains_every_branch():
     torch.manual_seed(0)
     head = _tiny_head()
@@ -371,5 +421,5 @@ def test_config_is_the_official_model():
     assert head.test_cfg == dict(score_threshold=0.1, max_per_sample=500,
                                  post_center_limit_range=[-80.0, -80.0, -10.0, 80.0, 80.0, 10.0],
                                  iou_rectifier=[0.68, 0.71, 0.65], nms_iou_threshold=[0.7, 0.6, 0.55],
-                                 nms_pre_max_size=4096, nms_post_max_size=500)
+                                 nms_pre_max_size=4096, nms_post_max_size=500, nms_swap_size_xy=True)
     assert head.loss_weights == dict(heatmap=1.0, bbox=2.0, iou=1.0, iou_reg=2.0)

@@ -28,5 +28,5 @@ model = dict(
               test_cfg=dict(score_threshold=0.1, max_per_sample=500,
                             post_center_limit_range=[-80.0, -80.0, -10.0, 80.0, 80.0, 10.0],
                             iou_rectifier=[0.68, 0.71, 0.65], nms_iou_threshold=[0.7, 0.6, 0.55],
-                            nms_pre_max_size=4096, nms_post_max_size=500)),
+                            nms_pre_max_size=4096, nms_post_max_size=500, nms_swap_size_xy=True)),
 )

@@ -62,7 +62,11 @@ class CenterHeadIoU(nn.Module):
             1, 2, 1, 2); code_weights: per-column L1 weights of the 8 box-code columns.
         test_cfg: dict(score_threshold (> is kept), max_per_sample (top K before NMS),
             post_center_limit_range [x0, y0, z0, x1, y1, z1] (inclusive), iou_rectifier (per class r_c, or None
-            for the plain score), nms_iou_threshold (per class), nms_pre_max_size, nms_post_max_size (per class)).
+            for the plain score), nms_iou_threshold (per class), nms_pre_max_size, nms_post_max_size (per class),
+            nms_swap_size_xy: NMS measures the overlap of each box turned by 90 degrees about its centre (dx and dy
+            exchanged). True is OpenPCDet's ``multi_classes_nms_mmdet`` as DSVT runs it: its conversion to the old
+            mmdet3d BEV box ``(x1, y1, x2, y2, -heading + pi/2)`` and that kernel's clockwise rotation turn every
+            box by -90 degrees; a checkpoint's published APs were measured with it. False: the boxes themselves).
 
     forward((B, C, H, W)) -> dict(heatmap (B, K, H, W) logits, center (B, 2, H, W), center_z (B, 1, H, W),
     dim (B, 3, H, W), rot (B, 2, H, W), iou (B, 1, H, W)).
@@ -102,7 +106,8 @@ class CenterHeadIoU(nn.Module):
         self.max_objs, self.min_overlap, self.min_radius = max_objs, min_overlap, min_radius
         cfg = dict(score_threshold=0.1, max_per_sample=500, post_center_limit_range=[-80, -80, -10, 80, 80, 10],
                    iou_rectifier=[0.68, 0.71, 0.65] if self.with_iou else None,
-                   nms_iou_threshold=[0.7, 0.6, 0.55], nms_pre_max_size=4096, nms_post_max_size=500)
+                   nms_iou_threshold=[0.7, 0.6, 0.55], nms_pre_max_size=4096, nms_post_max_size=500,
+                   nms_swap_size_xy=True)
         cfg.update(test_cfg or {})
         for key in ("iou_rectifier", "nms_iou_threshold"):
             if cfg[key] is not None and not isinstance(cfg[key], (int, float)) and len(cfg[key]) != self.num_classes:
@@ -171,7 +176,8 @@ class CenterHeadIoU(nn.Module):
     def predict(self, preds: Dict[str, torch.Tensor]) -> List[Dict[str, torch.Tensor]]:
         """Per sample dict(pred_boxes (K, 7) float32, pred_scores (K,) float32, pred_labels (K,) int64 in
         [0, num_classes)): :meth:`predict_pre_nms`, then per class greedy rotated BEV NMS (the class's
-        ``nms_pre_max_size`` best candidates in, at most ``nms_post_max_size`` out), classes concatenated in order."""
+        ``nms_pre_max_size`` best candidates in, at most ``nms_post_max_size`` out; overlaps of the boxes with dx and
+        dy exchanged when ``nms_swap_size_xy``), classes concatenated in order."""
         from pc3d.ops import nms_bev_rotated
 
         cfg = self.test_cfg
@@ -188,7 +194,10 @@ class CenterHeadIoU(nn.Module):
                     continue
                 order = torch.argsort(cand["pred_scores"][idx], descending=True, stable=True)
                 idx = idx[order][: int(per_class(cfg["nms_pre_max_size"], c))]
-                keep = nms_bev_rotated(cand["pred_boxes"][idx].contiguous(), cand["pred_scores"][idx].contiguous(),
+                boxes = cand["pred_boxes"][idx]
+                if cfg["nms_swap_size_xy"]:
+                    boxes = boxes[:, [0, 1, 2, 4, 3, 5, 6]]
+                keep = nms_bev_rotated(boxes.contiguous(), cand["pred_scores"][idx].contiguous(),
                                        float(per_class(cfg["nms_iou_threshold"], c)))
                 kept.append(idx[keep][: int(per_class(cfg["nms_post_max_size"], c))])
             kept = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long, device=cand["pred_scores"].device)
