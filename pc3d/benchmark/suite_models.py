@@ -5,6 +5,7 @@ For each Waymo config (FlatFormer, DSVT-P, DSVT-V, ScatterFormer) two cases: the
 BEV, 2D backbone, neck, head, decode + NMS). Weights are random (latency does not depend on them, except
 NMS, which sees at most ``pre_max_size`` boxes). Target: the FlatFormer detector under 1.5 s per frame
 on 2 cores (``tools/benchmark.py --suite models --threads 2``).
+Indoor: the TR3D detector of both ScanNet configs on one simulated room (points in, boxes out).
 """
 from pathlib import Path
 
@@ -80,3 +81,26 @@ def cases():
                    repeats=3, warmup=1, extra=extra)
         yield Case(suite=SUITE, name=f"{name} detector", impl_name=f"CenterPoint+{kind}",
                    impl=detector_call(model, points), repeats=3, warmup=1, extra=extra)
+
+    # Indoor: TR3D on one simulated ScanNet-format room (every point, colour 0..1), the CPU simulated-room
+    # config and the paper's ScanNet config (1 cm voxels), random weights, NMS on the 1000 best voxels.
+    room = indoor_room_points()
+    for name in INDOOR_CONFIGS:
+        model = init_model(str(CONFIG_DIR.parent / "scannet" / f"{name}.py"))
+        yield Case(suite=SUITE, name=f"{name} detector", impl_name="TR3D", impl=detector_call(model, room),
+                   repeats=3, warmup=1, extra=dict(points=int(room.shape[0])))
+
+
+INDOOR_CONFIGS = ("tr3d_simrooms", "tr3d_scannet")
+
+
+def indoor_room_points(seed: int = 3):
+    """(N, 1 + 6) float32 [b=0, x, y, z, r, g, b] of one simulated room (aligned frame, colour 0..1)."""
+    import numpy as np
+    import torch
+
+    from pc3d.datasets.scannet.sim_scan import simulate_room
+
+    room = simulate_room(seed)
+    pts = np.concatenate([room["xyz"], np.asarray(room["rgb"], np.float64) / 255.0], 1).astype(np.float32)
+    return torch.cat([torch.zeros(len(pts), 1), torch.from_numpy(pts)], 1)
