@@ -205,3 +205,19 @@ def test_export_tool_writes_a_runnable_program(real_scans, tmp_path):
     other = scan_inputs(real_scans)[1]
     with torch.no_grad():
         assert_same_detections(loaded(other), eager_boxes(model, other))
+
+
+def test_models_suite_staged_detector_equals_the_detector(real_scans):
+    """tools/benchmark.py --suite models: the per-stage detector call computes the detector's boxes."""
+    from pc3d.benchmark.suite_models import STAGES, staged_detector_call
+
+    model = small_model("flatformer")
+    points = scan_inputs(real_scans)[-1]
+    extra = {}
+    run = staged_detector_call(model, torch.cat([points.new_zeros(points.shape[0], 1), points], dim=1), extra)
+    for _ in range(2):
+        result = run()[0]
+    assert_same_detections((result["pred_boxes"], result["pred_scores"], result["pred_labels"]),
+                           eager_boxes(model, points))
+    assert set(extra["stage_ms"]) == set(extra["stage_share"]) == set(STAGES)
+    assert abs(sum(extra["stage_share"].values()) - 1.0) < 0.01
