@@ -23,6 +23,8 @@ from pc3d.models.any2point.projection import (VirtualProjection, cube_view_rotat
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DINO = dict(model_type="dinov2", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2,
                  image_size=70, patch_size=14)  # 5 x 5 patch grid
+TINY_VIT = dict(model_type="vit", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                image_size=64, patch_size=16)  # 4 x 4 patch grid
 TINY_BERT = dict(model_type="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                  vocab_size=64, max_position_embeddings=33, hidden_dropout_prob=0.1)
 EYE = torch.eye(3)[None]
@@ -212,7 +214,7 @@ def test_frozen_position_tables_come_from_the_model():
 
 # --- frozen block wiring ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_BERT], ids=["dinov2", "bert"])
+@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_VIT, TINY_BERT], ids=["dinov2", "vit", "bert"])
 def test_block_steps_reproduce_the_hf_layer(cfg):
     frozen = FrozenTransformer(config=cfg)
     x = torch.randn(3, 7, 32)
@@ -224,7 +226,7 @@ def test_block_steps_reproduce_the_hf_layer(cfg):
     torch.testing.assert_close(ours, frozen.final_norm(ref))
 
 
-@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_BERT], ids=["dinov2", "bert"])
+@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_VIT, TINY_BERT], ids=["dinov2", "vit", "bert"])
 def test_ffn_adapter_is_added_to_the_ffn_branch(cfg):
     frozen = FrozenTransformer(config=cfg)
     x = torch.randn(2, 5, 32)
@@ -238,7 +240,7 @@ def test_ffn_adapter_is_added_to_the_ffn_branch(cfg):
         torch.testing.assert_close(out, layer.output.LayerNorm(f + 0.3 * const + x))
 
 
-@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_BERT], ids=["dinov2", "bert"])
+@pytest.mark.parametrize("cfg", [TINY_DINO, TINY_VIT, TINY_BERT], ids=["dinov2", "vit", "bert"])
 def test_without_adapters_the_backbone_is_the_frozen_model(cfg):
     model = tiny_classifier(cfg, guided_scale=0.0, adapter_scale=0.0, pos_every_block=False).eval()
     bb = model.backbone

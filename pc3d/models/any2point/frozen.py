@@ -81,7 +81,9 @@ class FrozenTransformer(nn.Module):
         self.model_type = model_type
         self.kind = _KINDS[model_type]
         self.embed_dim = model.config.hidden_size
-        layers = list(model.encoder.layer)
+        # HF keeps the blocks in model.encoder.layer (BERT, DINOv2) or model.layers (ViT in recent versions).
+        encoder = getattr(model, "encoder", None)
+        layers = list(encoder.layer if encoder is not None else model.layers)
         if num_layers is not None and not 1 <= num_layers <= len(layers):
             raise ValueError(f"num_layers must be in [1, {len(layers)}], got {num_layers}")
         self.blocks = nn.ModuleList(layers[:num_layers])
