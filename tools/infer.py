@@ -91,9 +91,9 @@ def main(argv=None):
             key = w.split(": ", 1)[-1][:60]  # the same problem in every frame is printed once
             if key not in shown:
                 shown.add(key)
-                tqdm.write(f"warning: {w}")
+                tqdm.write(f"warning: {w}", file=sys.stderr)
         if r.error:
-            tqdm.write(f"error: {r.error}")
+            tqdm.write(f"error: {r.error}", file=sys.stderr)
 
     try:
         results = inference_file(model, inputs, out_dir=args.out, columns=args.columns, score_thr=args.score_thr,

@@ -130,13 +130,16 @@ def read_bin(path, columns=None) -> RawCloud:
     (default ``x, y, z, intensity``); a file size that is not a whole number of rows is an error that
     names the column counts that would fit."""
     names = parse_columns(columns) or DEFAULT_BIN_COLUMNS
-    data = np.fromfile(path, dtype="<f4")
     width = len(names)
+    size = Path(path).stat().st_size
+    if size % 4:
+        raise PointCloudError(f"{path}: {size} bytes is not a whole number of float32 values: the file is "
+                              f"truncated or not float32 rows")
+    data = np.fromfile(path, dtype="<f4")
     if data.size % width:
         fits = [c for c in range(3, 9) if data.size % c == 0]
         raise PointCloudError(
-            f"{path}: {data.size * 4} bytes is not a whole number of {width}-float32 rows "
-            f"({','.join(names)}); "
+            f"{path}: {size} bytes is not a whole number of {width}-float32 rows ({','.join(names)}); "
             + (f"column counts that fit: {fits}: pass --columns with one of them (e.g. x,y,z,intensity,ring)"
                if fits else "the file is truncated or not float32 rows"))
     return _plain_to_cloud(path, data.reshape(-1, width), names, "the .bin rows")
