@@ -7,6 +7,7 @@ precision of its neighbour.
 """
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -339,3 +340,17 @@ def test_metric_equals_naive_hungarian_on_road_frames():
 
     gt, pred = suite_metrics.road_frames(12, seed=5)
     suite_metrics._check(waymo_detection_metrics(gt, pred), suite_metrics.naive_waymo_metrics(gt, pred))
+
+
+@pytest.mark.skipif(not os.environ.get("PC3D_WAYMO_OFFICIAL_PYTHON"),
+                    reason="the official waymo-open-dataset-tf-2-12-0 needs its own venv: set PC3D_WAYMO_OFFICIAL_PYTHON")
+def test_equals_official_package_on_road_frames():
+    # The benchmark's official worker on the clustered road frames (large components, duplicates, flips).
+    from pc3d.benchmark import suite_metrics
+
+    gt, pred = suite_metrics.road_frames(30, seed=7)
+    worker = suite_metrics.official_worker(gt, pred)
+    try:
+        suite_metrics._check_official(waymo_detection_metrics(gt, pred), worker(), tol=1e-6)
+    finally:
+        worker.proc.kill()
