@@ -11,5 +11,5 @@ from .frozen import FrozenTransformer
 from .projection import VirtualProjection
 from .tokenizer import PointTokenizer, farthest_point_sample, knn_group
 
-__all__ = ["Any2PointBackbone", "Any2PointClassifier", "Any2PointSegmentor", "FrozenTransformer", "PointTokenizer", "VirtualProjection",
-           "count_parameters", "farthest_point_sample", "knn_group"]
+__all__ = ["Any2PointBackbone", "Any2PointClassifier", "Any2PointSegmentor", "FrozenTransformer", "PointTokenizer",
+           "VirtualProjection", "count_parameters", "farthest_point_sample", "knn_group"]

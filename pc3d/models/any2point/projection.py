@@ -240,7 +240,8 @@ class VirtualProjection(nn.Module):
                 raise ValueError("2d projection needs resolution (the frozen ViT's image size)")
             return project_2d(centres, self.rotations, resolution, self.camera_distance, self.focal,
                               self.pixel_offset, self.wrap)
-        return project_1d(centres, self.rotations, self.line_length(table), self.direction, self.pixel_offset, self.wrap)
+        return project_1d(centres, self.rotations, self.line_length(table), self.direction, self.pixel_offset,
+                          self.wrap)
 
     def forward(self, centres: torch.Tensor, table: torch.Tensor, resolution: Optional[int] = None):
         """Encode token centres with the frozen model's positions.
