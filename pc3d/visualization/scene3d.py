@@ -132,7 +132,8 @@ def write_scene_html(path, points, boxes=None, scores=None, labels=None, class_n
     fig = scene_figure(points, boxes, scores, labels, class_names, gt_boxes, color_by, max_points, title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True, config=dict(displaylogo=False))
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True, config=dict(displaylogo=False),
+                   default_width="100%", default_height="96vh")
     return path
 
 
