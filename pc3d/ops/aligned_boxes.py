@@ -3,9 +3,9 @@
 Boxes are ``(cx, cy, cz, dx, dy, dz)``: centre and full sizes in metres, faces parallel to the axes (indoor
 scenes after ScanNet's axis alignment). Sizes must be >= 0; a box of zero volume has IoU 0 with everything.
 
-Greedy NMS needs only one (K, K) IoU matrix per class and a sequential pass over it; for the few hundred to a
-thousand candidates an indoor detector keeps per class this costs milliseconds on a CPU, so there is no
-compiled version.
+Greedy NMS compares each kept box with the lower-scored candidates after it (numpy, float64); for the few
+hundred to a thousand candidates an indoor detector keeps per class this costs milliseconds on a CPU, so there
+is no compiled version.
 """
 from typing import Tuple
 
@@ -62,15 +62,22 @@ def nms_aligned_3d(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: flo
     if len(boxes) == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.sort(scores, descending=True, stable=True).indices
-    iou = aligned_box_iou_3d(boxes[order], boxes[order]).cpu().numpy()
-    over = iou > float(iou_threshold)
-    suppressed = np.zeros(len(order), dtype=bool)
+    b = boxes[order][:, :6].detach().cpu().numpy().astype(np.float64)
+    lo, hi = b[:, :3] - b[:, 3:6] / 2, b[:, :3] + b[:, 3:6] / 2
+    vol = np.prod(b[:, 3:6], axis=1)
+    thr = float(iou_threshold)
+    suppressed = np.zeros(len(b), dtype=bool)
     keep = []
-    for i in range(len(order)):  # sequential by nature: whether box i survives depends on earlier keeps
+    # Sequential by nature (whether box i survives depends on the earlier keeps); each kept box is compared
+    # with the boxes after it only, so the cost is (kept boxes) x N rather than the full N x N matrix.
+    for i in range(len(b)):
         if suppressed[i]:
             continue
         keep.append(i)
-        suppressed |= over[i]
+        inter = np.prod(np.clip(np.minimum(hi[i], hi[i + 1:]) - np.maximum(lo[i], lo[i + 1:]), 0.0, None), axis=1)
+        union = vol[i] + vol[i + 1:] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        suppressed[i + 1:] |= iou > thr
     return order[torch.as_tensor(keep, dtype=torch.long, device=boxes.device)]
 
 
