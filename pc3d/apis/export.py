@@ -130,12 +130,14 @@ class DetectorProgram(nn.Module):
         cfg = head.test_cfg
         cand = head.predict_pre_nms(preds)[0]
         boxes, scores, labels = cand["pred_boxes"], cand["pred_scores"], cand["pred_labels"]
+        # The boxes NMS measures: with dx and dy exchanged under nms_swap_size_xy (OpenPCDet's NMS, see the head).
+        nms_boxes = boxes[:, [0, 1, 2, 4, 3, 5, 6]] if cfg.get("nms_swap_size_xy", False) else boxes
         kept = []
         for c in range(head.num_classes):
             idx = torch.nonzero(labels == c).flatten()
             order = torch.argsort(scores[idx], descending=True, stable=True)
             idx = idx[order][: int(_per_class(cfg["nms_pre_max_size"], c))]
-            keep_c = torch.ops.pc3d.nms_bev_rotated(boxes[idx].contiguous(), scores[idx].contiguous(),
+            keep_c = torch.ops.pc3d.nms_bev_rotated(nms_boxes[idx].contiguous(), scores[idx].contiguous(),
                                                     float(_per_class(cfg["nms_iou_threshold"], c)))
             kept.append(idx[keep_c][: int(_per_class(cfg["nms_post_max_size"], c))])
         kept = torch.cat(kept)
