@@ -379,6 +379,15 @@ def test_bootstrap_over_rooms():
         lo, hi = res[t]["interval"]
         assert res[t]["mAP"] == full["mAP"][t] and lo <= res[t]["mAP"] <= hi and lo < hi
         assert res[t]["samples"].shape == (200,)
+    # the weighted re-ranking equals the plain metric on the scenes drawn (duplicates included)
+    from pc3d.evaluation.scannet_bootstrap import scene_flags, weighted_map
+    flags = scene_flags(scenes)
+    np.testing.assert_allclose(weighted_map(flags, np.ones(12)), [full["mAP"][0.25], full["mAP"][0.5]])
+    w = np.array([2, 0, 1, 3, 0, 1, 1, 0, 2, 1, 0, 1])
+    drawn = [s for s, k in zip(scenes, w) for _ in range(k)]
+    plain = scannet_detection_metrics(*([s[k] for s in drawn] for k in
+                                        ("gt_boxes", "gt_labels", "pred_boxes", "pred_labels", "pred_scores")))
+    np.testing.assert_allclose(weighted_map(flags, w), [plain["mAP"][0.25], plain["mAP"][0.5]])
     perfect = scannet_map_bootstrap([s for i, s in enumerate(scenes) if i % 3], num_samples=50)
     assert perfect[0.5]["interval"] == [1.0, 1.0]
     with pytest.raises(ValueError, match="pred_scores"):

@@ -1,9 +1,12 @@
 """Bootstrap interval of the ScanNet detection mAP over scenes (rooms).
 
-Scenes are independent units of the ScanNet evaluation only approximately (the per-class ranking pools
-all scenes), so each resample re-runs the whole evaluation (``scannet_detection_metrics``) on the scenes
-drawn with replacement (``bootstrap.resample_weights``); a scene drawn k times enters k times. A resample
-that holds no GT box of some class leaves that class out of its mean, as the plain evaluation does.
+Whether a prediction is a true positive depends only on its own scene (the GT it matches and the
+higher-ranked predictions of its class in that scene), so the TP flags are computed once per scene
+(``scene_flags``). A resample (``bootstrap.resample_weights``: scenes drawn with replacement) then only
+re-ranks: a scene drawn k times counts each of its predictions and GT boxes k times (as k adjacent copies of
+each prediction in the ranking), and the per-class VOC AP is taken over the weighted cumulative counts
+(``weighted_map``); with every weight 1 this is exactly ``scannet_detection_metrics``. A resample that holds
+no GT box of some class leaves that class out of its mean, as the plain evaluation does.
 
 Command line, on the data samples ``tools/test.py`` dumped with mmengine's ``DumpResults`` evaluator::
 
@@ -15,13 +18,77 @@ from typing import Dict, Sequence
 import numpy as np
 
 from .bootstrap import resample_weights
-from .scannet import scannet_detection_metrics
+from .scannet import SCANNET_DET_CLASSES, axis_aligned_iou_3d, scannet_detection_metrics, voc_average_precision
 
 KEYS = ("gt_boxes", "gt_labels", "pred_boxes", "pred_labels", "pred_scores")
 
 
 def _numpy(value):
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+
+def scene_flags(scenes: Sequence[Dict], iou_thresholds: Sequence[float] = (0.25, 0.5),
+                num_classes: int = len(SCANNET_DET_CLASSES)) -> Dict[str, np.ndarray]:
+    """Per prediction of every scene: scene index, class, score and TP flag per threshold (the metric's rules:
+    within a class, by descending score, a prediction takes its best same-class GT when the IoU is > the
+    threshold and that GT is still free).
+
+    Returns:
+        dict ``scene`` (P,), ``cls`` (P,), ``score`` (P,), ``tp`` (T, P) bool, ``num_gt`` (S, num_classes).
+    """
+    out = {k: [] for k in ("scene", "cls", "score", "tp")}
+    num_gt = np.zeros((len(scenes), num_classes))
+    for i, s in enumerate(scenes):
+        gb = np.asarray(_numpy(s["gt_boxes"]), np.float64).reshape(-1, np.shape(s["gt_boxes"])[-1] or 6)
+        gl = _numpy(s["gt_labels"]).reshape(-1).astype(np.int64)
+        pb = np.asarray(_numpy(s["pred_boxes"]), np.float64).reshape(-1, np.shape(s["pred_boxes"])[-1] or 6)
+        pl = _numpy(s["pred_labels"]).reshape(-1).astype(np.int64)
+        ps = _numpy(s["pred_scores"]).reshape(-1).astype(np.float64)
+        num_gt[i] = np.bincount(gl, minlength=num_classes)[:num_classes]
+        tp = np.zeros((len(iou_thresholds), len(pl)), bool)
+        if len(pl) and len(gl):
+            iou = np.where(pl[:, None] == gl[None, :], axis_aligned_iou_3d(pb, gb), -np.inf)
+            best = np.argmax(iou, axis=1)
+            best_iou = iou[np.arange(len(pl)), best]
+            order = np.lexsort((np.arange(len(pl)), -ps))  # by score, ties: earlier box first
+            for j, t in enumerate(iou_thresholds):
+                taken = np.zeros(len(gl), bool)
+                for p in order:
+                    if best_iou[p] > t and not taken[best[p]]:
+                        taken[best[p]] = True
+                        tp[j, p] = True
+        out["scene"].append(np.full(len(pl), i))
+        out["cls"].append(pl)
+        out["score"].append(ps)
+        out["tp"].append(tp)
+    res = {k: np.concatenate(v, axis=-1) if v else np.zeros(0) for k, v in out.items()}
+    res["num_gt"] = num_gt
+    return res
+
+
+def weighted_map(flags: Dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """mAP per threshold of one resample: ``weights (S,)`` scene multiplicities -> (T,) (NaN without GT)."""
+    weights = np.asarray(weights, np.float64)
+    num_classes = flags["num_gt"].shape[1]
+    n_thr = flags["tp"].shape[0]
+    ngt = weights @ flags["num_gt"]  # (C,)
+    aps = np.full((n_thr, num_classes), np.nan)
+    for c in range(num_classes):
+        if ngt[c] == 0:
+            continue
+        sel = np.flatnonzero(flags["cls"] == c)
+        sel = sel[np.argsort(-flags["score"][sel], kind="stable")]  # the metric's global order
+        w = weights[flags["scene"][sel]]
+        sel, w = sel[w > 0], w[w > 0]
+        if len(sel) == 0:
+            aps[:, c] = 0.0
+            continue
+        count = np.cumsum(w)
+        for j in range(n_thr):
+            tp = np.cumsum(w * flags["tp"][j, sel])
+            aps[j, c] = voc_average_precision(tp / ngt[c], tp / count)
+    with np.errstate(all="ignore"):
+        return np.array([np.nanmean(a) if np.isfinite(a).any() else np.nan for a in aps])
 
 
 def scannet_map_bootstrap(scenes: Sequence[Dict], num_samples: int = 1000, seed: int = 0, confidence: float = 0.95,
@@ -44,12 +111,9 @@ def scannet_map_bootstrap(scenes: Sequence[Dict], num_samples: int = 1000, seed:
         except KeyError:
             raise ValueError(f"every scene needs {KEYS}; a scene lacks {k!r}") from None
     full = scannet_detection_metrics(*(cols[k] for k in KEYS), iou_thresholds=iou_thresholds)
+    flags = scene_flags([dict(zip(KEYS, v)) for v in zip(*(cols[k] for k in KEYS))], iou_thresholds)
     weights = resample_weights(len(scenes), num_samples, seed)
-    samples = np.zeros((num_samples, len(iou_thresholds)))
-    for b, w in enumerate(weights):
-        idx = np.repeat(np.arange(len(scenes)), w)
-        res = scannet_detection_metrics(*([cols[k][i] for i in idx] for k in KEYS), iou_thresholds=iou_thresholds)
-        samples[b] = [res["mAP"][float(t)] for t in iou_thresholds]
+    samples = np.stack([weighted_map(flags, w) for w in weights])
     tail = (1 - confidence) / 2 * 100
     out = {}
     for j, t in enumerate(iou_thresholds):
