@@ -175,3 +175,23 @@ def test_train_and_test_tools_on_the_custom_dataset(custom_root, tmp_path):
     for key in ("Car/AP", "Pedestrian/AP", "mAP"):
         assert key in log
     assert "Bicycle/AP" not in log and "Vehicle" not in log
+
+
+def test_layout_without_splits_and_duplicate_frames(tmp_path):
+    from pc3d.datasets.converters.custom import scan_frames, splits_of
+
+    (tmp_path / "points").mkdir()
+    for k in range(10):
+        np.zeros((5, 4), np.float32).tofile(tmp_path / "points" / f"{k:02d}.bin")
+    frames = scan_frames(tmp_path)
+    assert sorted(frames) == [f"{k:02d}" for k in range(10)] and all(lab is None for _, lab in frames.values())
+    s = splits_of(tmp_path, set(frames), 0.2)
+    assert s["val"] == ["04", "09"] and len(s["train"]) == 8
+    np.save(tmp_path / "points" / "03.npy", np.zeros((5, 4), np.float32))
+    with pytest.raises(ValueError, match="frame '03' has two point files"):
+        scan_frames(tmp_path)
+    (tmp_path / "points" / "03.npy").unlink()
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "train.txt").write_text("00\n42\n")
+    with pytest.raises(ValueError, match=r"train.txt: frames without a point file in points/: \['42'\]"):
+        splits_of(tmp_path, set(frames), 0.2)

@@ -26,8 +26,8 @@ def parse_args(argv=None):
     p.add_argument("checkpoint", help="trained weights (.pth)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="point files, folders or bags")
     p.add_argument("--out", default="work_dirs/infer", help="output folder (default work_dirs/infer)")
-    p.add_argument("--columns", help="names of a .bin/.npy row's values, e.g. x,y,z,intensity,ring "
-                                     "(default: the model's x,y,z,intensity[,elongation]); PCD/PLY/LAS/bags name their own")
+    p.add_argument("--columns", help="names of a .bin/.npy row's values, e.g. x,y,z,intensity,ring (default: "
+                                     "the model's x,y,z,intensity[,elongation]); PCD/PLY/LAS/bags name their own")
     p.add_argument("--score-thr", type=float, default=0.3, help="lowest score kept (default 0.3)")
     p.add_argument("--align-ground", action="store_true",
                    help="level the estimated ground plane and put it at the height the model was trained with")

@@ -25,7 +25,7 @@ def add_parser(subparsers):
     return p
 
 
-def scan_frames(root, columns=None):
+def scan_frames(root):
     """``{frame_id: (points path, labels path or None)}`` of the layout; raises ValueError for a frame with
     two point files."""
     from pc3d.io import POINT_EXTENSIONS
@@ -81,7 +81,7 @@ def build_infos(root, columns=None, classes=None, intensity_scale=None, val_frac
 
     root = Path(root)
     cols = ",".join(parse_columns(columns)) if columns else "x,y,z,intensity"
-    frames = scan_frames(root, cols)
+    frames = scan_frames(root)
     splits = splits_of(root, set(frames), val_fraction)
     rows, seen = {}, set()
     for fid in tqdm(sorted(frames), desc="custom frames", unit="frame", disable=not progress):
@@ -127,4 +127,5 @@ def run(args):
         it = tqdm(((i, ds.get_data_info(i)) for i in range(len(ds))), total=len(ds), desc="gt database",
                   unit="frame")
         db = build_gt_database(it, root / "gt_database_train.npz")
-        print(f"GT database: {len(db['boxes'])} objects, {len(db['points'])} points -> {root / 'gt_database_train.npz'}")
+        print(f"GT database: {len(db['boxes'])} objects, {len(db['points'])} points -> "
+              f"{root / 'gt_database_train.npz'}")
