@@ -379,8 +379,8 @@ def _axes_hint(up: str, sign: str, others: List[str]) -> str:
     """An ``axes`` string that makes signed axis ``up`` the new z and keeps a right-handed frame."""
     a, b = others
     for cand in ((a, b), (b, a)):
-        for sa in ("", "-"):
-            s = f"{sa}{cand[0]},{cand[1]},{sign}{up}"
+        for sa, sb in (("", ""), ("", "-"), ("-", ""), ("-", "-")):
+            s = f"{sa}{cand[0]},{sb}{cand[1]},{sign}{up}"
             try:
                 axes_matrix(s)
                 return s
