@@ -34,7 +34,8 @@ def scene_flags(scenes: Sequence[Dict], iou_thresholds: Sequence[float] = (0.25,
     threshold and that GT is still free).
 
     Returns:
-        dict ``scene`` (P,), ``cls`` (P,), ``score`` (P,), ``tp`` (T, P) bool, ``num_gt`` (S, num_classes).
+        dict ``scene`` (P,), ``cls`` (P,), ``score`` (P,), ``tp`` (T, P) bool, ``num_gt`` (S, num_classes),
+        ``order``: per class the indices of its predictions by descending score (ties: scene, then box).
     """
     out = {k: [] for k in ("scene", "cls", "score", "tp")}
     num_gt = np.zeros((len(scenes), num_classes))
@@ -63,6 +64,11 @@ def scene_flags(scenes: Sequence[Dict], iou_thresholds: Sequence[float] = (0.25,
         out["tp"].append(tp)
     res = {k: np.concatenate(v, axis=-1) if v else np.zeros(0) for k, v in out.items()}
     res["num_gt"] = num_gt
+    # each class's predictions in the metric's global order (score, then scene, then box), sorted once
+    res["order"] = []
+    for c in range(num_classes):
+        sel = np.flatnonzero(res["cls"] == c)
+        res["order"].append(sel[np.argsort(-res["score"][sel], kind="stable")])
     return res
 
 
@@ -76,8 +82,7 @@ def weighted_map(flags: Dict[str, np.ndarray], weights: np.ndarray) -> np.ndarra
     for c in range(num_classes):
         if ngt[c] == 0:
             continue
-        sel = np.flatnonzero(flags["cls"] == c)
-        sel = sel[np.argsort(-flags["score"][sel], kind="stable")]  # the metric's global order
+        sel = flags["order"][c]
         w = weights[flags["scene"][sel]]
         sel, w = sel[w > 0], w[w > 0]
         if len(sel) == 0:
