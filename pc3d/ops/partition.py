@@ -8,8 +8,8 @@
 * :func:`sort_by_window` + :func:`scattered_linear_attention` — ScatterFormer: voxels sorted by window
   (no padding) and ReLU linear attention inside each window, with a compiled backward.
 
-The formulas are those of ``DESIGN.md`` ("Exact keys"). Shapes follow pc3d's voxel order everywhere:
-coords are ``(b, z, y, x)``, ``sparse_shape`` is ``(D, H, W)`` = (z, y, x) extents, and window shapes and
+The window and sort keys are those of the papers' official code (``csrc/partition/partition_keys.h``).
+Shapes follow pc3d's voxel order everywhere: coords are ``(b, z, y, x)``, ``sparse_shape`` is ``(D, H, W)`` = (z, y, x) extents, and window shapes and
 shifts are given in the same (z, y, x) order — i.e. reversed with respect to the papers' (x, y, z).
 """
 from typing import NamedTuple, Sequence, Tuple, Union
@@ -233,7 +233,7 @@ def _window_args_cached(sparse_shape, window_shape, shift):
         win = (dhw[0],) + tuple(win)  # a 2D window spans the whole z extent
     wz, wy, wx = _shape(win, 3, "window_shape")
     if isinstance(shift, bool):
-        # Half-window shift; none along z when the window spans all of z (DESIGN.md).
+        # Half-window shift; none along z when the window spans all of z (as the official DSVT code does).
         sz, sy, sx = (0 if wz == dhw[0] else wz // 2, wy // 2, wx // 2) if shift else (0, 0, 0)
     else:
         sz, sy, sx = _shape(shift, 3, "shift", allow_zero=True)

@@ -1,6 +1,6 @@
 """Frame labels from the scan: LiDAR points per box, Waymo difficulty, and the zero-point split.
 
-Waymo's convention (DESIGN.md): a box with <= 5 LiDAR points is LEVEL_2 (difficulty 2), otherwise
+The Waymo Open Dataset's difficulty levels: a box with <= 5 LiDAR points is LEVEL_2 (difficulty 2), otherwise
 LEVEL_1 (1); boxes with no point at all stay in the frame's files (``empty_boxes``/``empty_labels``) but
 are not ground truth, so evaluation never asks a detector to find something it cannot see.
 """
