@@ -9,8 +9,9 @@
   (no padding) and ReLU linear attention inside each window, with a compiled backward.
 
 The window and sort keys are those of the papers' official code (``csrc/partition/partition_keys.h``).
-Shapes follow pc3d's voxel order everywhere: coords are ``(b, z, y, x)``, ``sparse_shape`` is ``(D, H, W)`` = (z, y, x) extents, and window shapes and
-shifts are given in the same (z, y, x) order — i.e. reversed with respect to the papers' (x, y, z).
+Shapes follow pc3d's voxel order everywhere: coords are ``(b, z, y, x)``, ``sparse_shape`` is ``(D, H, W)`` =
+(z, y, x) extents, and window shapes and shifts are given in the same (z, y, x) order — i.e. reversed with
+respect to the papers' (x, y, z).
 """
 from typing import NamedTuple, Sequence, Tuple, Union
 
