@@ -34,15 +34,7 @@ param_scheduler = [
          by_epoch=True, convert_to_iter_based=True, begin=0, end=max_epochs),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-# The dataset base's pipelines were evaluated with its own range: restated for this one.
-train_pipeline = [
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='RandomFlip', flip_x_prob=0.5, flip_y_prob=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=(-0.785, 0.785), scale_range=(0.95, 1.05)),
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='PointShuffle'),
-]
-test_pipeline = [dict(type='RangeFilter', point_cloud_range=point_cloud_range)]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# The datasets' range (their range filters take it).
+train_dataloader = dict(dataset=dict(point_cloud_range=point_cloud_range))
+val_dataloader = dict(dataset=dict(point_cloud_range=point_cloud_range))
 test_dataloader = val_dataloader

@@ -218,3 +218,17 @@ def test_workers_write_the_same_frames(data_root, tmp_path):
         a, b = np.load(data_root / "train" / name), np.load(tmp_path / "train" / name)
         for key in a.files:
             assert np.array_equal(a[key], b[key]), (name, key)
+
+
+def test_range_filters_take_the_datasets_range(tmp_path):
+    # A config that changes the detection range sets it on the dataset; pipeline range filters left unset take it.
+    from pc3d.datasets.transforms import Compose, RangeFilter
+
+    pipeline = [dict(type='RangeFilter'), dict(type='PointShuffle'), dict(type='RangeFilter', point_cloud_range=[
+        -1, -1, -1, 1, 1, 1])]
+    composed = Compose(pipeline, point_cloud_range=[-5, -5, -2, 5, 5, 4])
+    first, _, last = composed.transforms
+    assert isinstance(first, RangeFilter) and first.range.tolist() == [-5, -5, -2, 5, 5, 4]
+    assert last.range.tolist() == [-1, -1, -1, 1, 1, 1]  # an explicit range wins
+    with pytest.raises(ValueError, match="point_cloud_range"):
+        Compose([dict(type='RangeFilter')])

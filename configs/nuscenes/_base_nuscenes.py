@@ -1,7 +1,7 @@
 # nuScenes (native tables + 10 sweeps, `tools/create_data.py nuscenes`) for the paper-scale transformer configs
 # of this folder: the 10 detection classes, +-54 m x [-5, 3] m, and the papers' 20-epoch one-cycle AdamW
 # schedule. GT velocity stays NaN where an annotation has no neighbour: the velocity loss skips it and the
-# metric ignores it. Top-level configs with another range restate the pipelines.
+# metric ignores it. The range filters take the datasets' point_cloud_range.
 _base_ = ['../_base_/default_runtime.py']
 dataset_type = 'NuScenesDataset'
 data_root = 'data/nuscenes'
@@ -10,26 +10,26 @@ class_names = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrie
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 
 train_pipeline = [
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='RangeFilter'),
     dict(type='RandomFlip', flip_x_prob=0.5, flip_y_prob=0.5),
     # Velocity turns and scales with the scene (transforms.py).
     dict(type='GlobalRotScaleTrans', rot_range=(-0.785, 0.785), scale_range=(0.9, 1.1)),
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
+    dict(type='RangeFilter'),
     dict(type='PointShuffle'),
 ]
-test_pipeline = [dict(type='RangeFilter', point_cloud_range=point_cloud_range)]
+test_pipeline = [dict(type='RangeFilter')]
 train_dataloader = dict(
     batch_size=4, num_workers=4, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='pc3d_collate_batch'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', sweeps=10, classes=class_names,
-                 pipeline=train_pipeline))
+                 pipeline=train_pipeline, point_cloud_range=point_cloud_range))
 val_dataloader = dict(
     batch_size=1, num_workers=4, persistent_workers=True, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='pc3d_collate_batch'),
     dataset=dict(type=dataset_type, data_root=data_root, split='val', sweeps=10, classes=class_names,
-                 pipeline=test_pipeline, test_mode=True))
+                 pipeline=test_pipeline, test_mode=True, point_cloud_range=point_cloud_range))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='NuScenesMetric', class_names=class_names)
 test_evaluator = val_evaluator

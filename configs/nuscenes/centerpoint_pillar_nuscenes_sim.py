@@ -11,20 +11,12 @@ data_root = 'data/nuscenes_sim'
 class_names = ('car', 'truck', 'bus', 'bicycle', 'pedestrian')
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.4, 0.4, 8.0]
-train_pipeline = [
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='RandomFlip', flip_x_prob=0.5, flip_y_prob=0.5),
-    dict(type='GlobalRotScaleTrans', rot_range=(-0.785, 0.785), scale_range=(0.95, 1.05)),
-    dict(type='RangeFilter', point_cloud_range=point_cloud_range),
-    dict(type='PointShuffle'),
-]
-test_pipeline = [dict(type='RangeFilter', point_cloud_range=point_cloud_range)]
 train_dataloader = dict(
     batch_size=2, num_workers=1,
-    dataset=dict(data_root=data_root, split='train', classes=class_names, pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, split='train', classes=class_names, point_cloud_range=point_cloud_range))
 val_dataloader = dict(
     batch_size=2, num_workers=1,
-    dataset=dict(data_root=data_root, split='val', classes=class_names, pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, split='val', classes=class_names, point_cloud_range=point_cloud_range))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='NuScenesMetric', class_names=class_names)
 test_evaluator = val_evaluator

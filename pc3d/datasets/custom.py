@@ -116,6 +116,8 @@ class CustomDataset(PipelineDataset):
         data_root: the layout's root.
         split: the split name (an info file must exist for it).
         pipeline: transform configs or callables (as the other datasets).
+        point_cloud_range: the detection range the pipeline's range transforms use where their configs leave it
+            unset (``dict(type='RangeFilter')``).
         classes: the learnt class names in label order (the config's ``class_names``; default the info
             file's).
         columns: column map of ``.bin`` / ``.npy`` point files (default: the info file's).
@@ -127,7 +129,8 @@ class CustomDataset(PipelineDataset):
 
     def __init__(self, data_root, split="train", pipeline=(), classes: Optional[Sequence[str]] = None,
                  columns=None, model_columns=("x", "y", "z", "intensity", "elongation"),
-                 intensity_scale: Optional[float] = None, max_frames=None, seed=None, test_mode=False):
+                 intensity_scale: Optional[float] = None, max_frames=None, seed=None, test_mode=False,
+                 point_cloud_range=None):
         from pc3d.io import InputSpec
 
         self.data_root = Path(data_root)
@@ -141,7 +144,7 @@ class CustomDataset(PipelineDataset):
         self.intensity_scale = intensity_scale if intensity_scale is not None else meta.get("intensity_scale")
         self.spec = InputSpec(columns=model_columns)
         self.frames = frames[:max_frames] if max_frames is not None else frames
-        self.pipeline = Compose(pipeline)
+        self.pipeline = Compose(pipeline, point_cloud_range=point_cloud_range)
         self.seed = seed
         self.test_mode = test_mode
         self.metainfo = {"classes": self.classes}

@@ -24,6 +24,8 @@ class SyntheticDataset(PipelineDataset):
         data_root: folder written by ``tools/create_data.py synthetic``.
         split: 'train' or 'val' (any split name with an info file).
         pipeline: list of transform configs (``dict(type=...)``) or callables ``t(item, rng)``.
+        point_cloud_range: the detection range the pipeline's range transforms use where their configs leave it
+            unset (``dict(type='RangeFilter')``).
         max_frames: use only the first ``max_frames`` frames (None = all).
         seed: None seeds each item's augmentation generator from numpy's global state (which mmengine
             seeds per worker with ``randomness=dict(seed=...)``) mixed with ``torch.initial_seed()``
@@ -33,14 +35,15 @@ class SyntheticDataset(PipelineDataset):
         test_mode: accepted for mmengine compatibility; evaluation pipelines simply omit augmentation.
     """
 
-    def __init__(self, data_root, split="train", pipeline=(), max_frames=None, seed=None, test_mode=False):
+    def __init__(self, data_root, split="train", pipeline=(), max_frames=None, seed=None, test_mode=False,
+                 point_cloud_range=None):
         from . import CLASSES
 
         self.data_root = Path(data_root)
         self.split = split
         self.infos, frames = read_infos(self.data_root, split)
         self.frames = frames[:max_frames] if max_frames is not None else frames
-        self.pipeline = Compose(pipeline)
+        self.pipeline = Compose(pipeline, point_cloud_range=point_cloud_range)
         self.seed = seed
         self.test_mode = test_mode
         self.metainfo = {"classes": CLASSES}

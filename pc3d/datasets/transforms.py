@@ -7,6 +7,8 @@ Every transform is a callable ``t(item, rng) -> item`` on a dataset item (numpy 
 which the dataset derives per item (see ``SyntheticDataset``): a transform is deterministic for a
 given generator state. Boxes and points always move together, and headings stay in [-pi, pi).
 """
+import inspect
+
 import numpy as np
 
 from ..registry import TRANSFORMS
@@ -31,12 +33,27 @@ def build_transform(cfg):
     raise TypeError(f"a pipeline entry must be a dict config or a callable, got {type(cfg).__name__}")
 
 
+def _with_range(cfg, point_cloud_range):
+    """``cfg`` with ``point_cloud_range`` filled in when its transform takes one and the config leaves it unset."""
+    if point_cloud_range is None or not isinstance(cfg, dict) or cfg.get("point_cloud_range") is not None:
+        return cfg
+    cls = TRANSFORMS.get(cfg["type"]) if isinstance(cfg.get("type"), str) else cfg.get("type")
+    if cls is None or "point_cloud_range" not in inspect.signature(cls.__init__).parameters:
+        return cfg
+    return {**cfg, "point_cloud_range": list(point_cloud_range)}
+
+
 @TRANSFORMS.register_module()
 class Compose:
-    """Applies a list of transforms (configs or callables) in order, sharing one ``rng``."""
+    """Applies a list of transforms (configs or callables) in order, sharing one ``rng``.
 
-    def __init__(self, transforms):
-        self.transforms = [build_transform(t) for t in transforms]
+    ``point_cloud_range`` (the dataset's detection range) fills every transform config that takes a
+    ``point_cloud_range`` and leaves it unset (e.g. ``dict(type='RangeFilter')``), so a config that changes the
+    range sets it once on the dataset instead of restating its pipelines.
+    """
+
+    def __init__(self, transforms, point_cloud_range=None):
+        self.transforms = [build_transform(_with_range(t, point_cloud_range)) for t in transforms]
 
     def __call__(self, item, rng):
         for t in self.transforms:
@@ -53,7 +70,7 @@ class RangeFilter:
     whose centre lies inside it.
 
     Args:
-        point_cloud_range: the range (6 floats, min < max per axis).
+        point_cloud_range: the range (6 floats, min < max per axis); None in a config takes the dataset's.
         points_z: also test the points' z (OpenPCDet tests only x and y and leaves z to the voxeliser).
         boxes: which part of a box centre is tested: 'xy' (default: a box's z is not tested, tall
             objects keep their label), 'xyz' (OpenPCDet's ``mask_boxes_outside_range_numpy``) or
@@ -65,7 +82,10 @@ class RangeFilter:
     INTERVALS = ("half_open", "closed", "open")
     BOX_RULES = ("xy", "xyz", "none")
 
-    def __init__(self, point_cloud_range, points_z=True, boxes="xy", interval="half_open"):
+    def __init__(self, point_cloud_range=None, points_z=True, boxes="xy", interval="half_open"):
+        if point_cloud_range is None:
+            raise ValueError("RangeFilter needs a point_cloud_range: give it to the transform or set the dataset's "
+                             "point_cloud_range (the pipeline takes it from there)")
         r = np.asarray(point_cloud_range, dtype=np.float32)
         if r.shape != (6,) or not (r[:3] < r[3:]).all():
             raise ValueError(f"point_cloud_range must be [x0, y0, z0, x1, y1, z1] with x0 < x1 etc., got {point_cloud_range}")

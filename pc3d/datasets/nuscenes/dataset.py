@@ -69,12 +69,12 @@ class NuScenesDataset(PipelineDataset):
         drop_empty: leave out boxes with 0 LiDAR + radar points.
         velocity_nan_to: replace unknown (NaN) GT velocity by this value (e.g. 0.0 for training targets);
             None keeps NaN, which the metric reads as "unknown".
-        pipeline, seed, max_samples, test_mode: as in ``SyntheticDataset``.
+        pipeline, seed, max_samples, test_mode, point_cloud_range: as in ``SyntheticDataset``.
     """
 
     def __init__(self, data_root, info_file=None, split="train", sweeps=10, classes=DETECTION_NAMES,
                  pipeline=(), remove_close=1.0, drop_empty=True, velocity_nan_to=None, max_samples=None,
-                 seed=None, test_mode=False):
+                 seed=None, test_mode=False, point_cloud_range=None):
         self.data_root = Path(data_root)
         path = Path(info_file) if info_file is not None else Path(f"nuscenes_infos_{split}.pkl")
         self.info_file = path if path.is_absolute() else self.data_root / path
@@ -88,7 +88,7 @@ class NuScenesDataset(PipelineDataset):
         self.infos = infos[:max_samples] if max_samples is not None else infos
         self.sweeps, self.classes, self.remove_close = int(sweeps), tuple(classes), float(remove_close)
         self.drop_empty, self.velocity_nan_to = drop_empty, velocity_nan_to
-        self.pipeline = Compose(pipeline)
+        self.pipeline = Compose(pipeline, point_cloud_range=point_cloud_range)
         self.seed, self.test_mode, self.split = seed, test_mode, split
         self.metainfo = {"classes": self.classes, "version": meta.get("version")}
 

@@ -28,6 +28,8 @@ class ScanNetDataset(PipelineDataset):
         data_root: folder written by ``tools/create_data.py scannet``.
         split: 'train', 'val' (any split with an info file).
         pipeline: list of transform configs or callables ``t(item, rng)``.
+        point_cloud_range: the detection range the pipeline's range transforms use where their configs leave it
+            unset (``dict(type='RangeFilter')``).
         task: 'seg' (metainfo classes = the 20 seg classes) or 'det' (the 18 detection classes).
         box_dim: 6 or 7 columns of ``gt_boxes``.
         max_scenes: only the first ``max_scenes`` scenes (None = all).
@@ -37,7 +39,7 @@ class ScanNetDataset(PipelineDataset):
     """
 
     def __init__(self, data_root, split="train", pipeline=(), task="seg", box_dim=6, max_scenes=None, seed=None,
-                 test_mode=False):
+                 test_mode=False, point_cloud_range=None):
         if task not in ("seg", "det"):
             raise ValueError(f"task must be 'seg' or 'det', got {task!r}")
         if box_dim not in (6, 7):
@@ -45,7 +47,7 @@ class ScanNetDataset(PipelineDataset):
         self.data_root, self.split, self.task, self.box_dim = Path(data_root), split, task, box_dim
         self.infos, scenes = read_infos(self.data_root, split)
         self.scenes = scenes[:max_scenes] if max_scenes is not None else scenes
-        self.pipeline = Compose(pipeline)
+        self.pipeline = Compose(pipeline, point_cloud_range=point_cloud_range)
         self.seed, self.test_mode = seed, test_mode
         self.metainfo = {"classes": SCANNET_SEG_CLASSES if task == "seg" else SCANNET_DET_CLASSES}
 

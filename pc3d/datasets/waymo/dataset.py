@@ -62,6 +62,8 @@ class WaymoDataset(PipelineDataset):
             'train' / 'val' (the info file's name).
         source: 'v2' or 'openpcdet'.
         pipeline: list of transform configs or callables ``t(item, rng)`` (as ``SyntheticDataset``).
+        point_cloud_range: the detection range the pipeline's range transforms use where their configs leave it
+            unset (``dict(type='RangeFilter')``).
         info_file: openpcdet info pickle (default ``<data_root>/waymo_infos_<split>.pkl``).
         processed_dir: openpcdet points folder under ``data_root`` (OpenPCDet names it after its data
             tag, e.g. 'waymo_processed_data_v0_5_0').
@@ -80,7 +82,7 @@ class WaymoDataset(PipelineDataset):
     def __init__(self, data_root, split="train", source="openpcdet", pipeline=(), info_file=None,
                  processed_dir="waymo_processed_data", returns=(1, 2), drop_nlz=True, tanh_intensity=False,
                  with_labels=True, sampled_interval=1, max_frames=None, seed=None, test_mode=False,
-                 resample_empty_gt=False):
+                 resample_empty_gt=False, point_cloud_range=None):
         from .. import CLASSES
 
         if source not in ("v2", "openpcdet"):
@@ -90,7 +92,8 @@ class WaymoDataset(PipelineDataset):
         self.data_root, self.split, self.source = Path(data_root), split, source
         self.returns, self.drop_nlz, self.tanh_intensity = tuple(returns), drop_nlz, tanh_intensity
         self.with_labels = with_labels
-        self.pipeline, self.seed, self.test_mode = Compose(pipeline), seed, test_mode
+        self.pipeline = Compose(pipeline, point_cloud_range=point_cloud_range)
+        self.seed, self.test_mode = seed, test_mode
         self.resample_empty_gt = bool(resample_empty_gt) and not test_mode
         self.metainfo = {"classes": CLASSES}
         self._segments = {}
