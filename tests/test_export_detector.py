@@ -190,16 +190,16 @@ def test_export_tool_writes_a_runnable_program(real_scans, tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     import export as export_tool
 
-    model = small_model("dsvt_pillar")
-    config = tmp_path / "small_dsvt_pillar.py"
-    Config(dict(model=small_model_cfg("dsvt_pillar"))).dump(str(config))
+    model = small_model("flatformer")
+    config = tmp_path / "small_flatformer.py"
+    Config(dict(model=small_model_cfg("flatformer"))).dump(str(config))
     torch.save(model.state_dict(), tmp_path / "weights.pth")
     scan = scan_inputs(real_scans)[-1]
     scan.numpy().tofile(tmp_path / "scan.bin")
     report = export_tool.main([str(config), str(tmp_path / "weights.pth"), str(tmp_path / "out"),
                                "--example", str(tmp_path / "scan.bin"), "--repeats", "0"])
     assert report["max_abs_diff_exported"] == 0.0 and report["num_boxes"] > 0
-    assert PARTITION_OP["dsvt_pillar"] in report["ops"]
+    assert PARTITION_OP["flatformer"] in report["ops"]
     assert json.loads((tmp_path / "out" / "export.json").read_text())["example_points"] == scan.shape[0]
     loaded = torch.export.load(str(tmp_path / "out" / "program.pt2")).module()
     other = scan_inputs(real_scans)[1]
