@@ -1,5 +1,6 @@
 """Hooks: a tqdm progress bar with ETA over training and evaluation; BEV PNGs of evaluated frames;
 folding BatchNorms for tests; training the last epochs without augmentation."""
+import copy
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -10,12 +11,24 @@ from pc3d.registry import HOOKS
 @HOOKS.register_module()
 class ProgressBarHook(Hook):
     """Shows a tqdm bar over all training iterations (ETA to the end of training, current loss) and one
-    per validation/test pass. Logging and checkpointing are unaffected (LoggerHook still writes logs)."""
+    per validation/test pass. Logging and checkpointing are unaffected (LoggerHook still writes logs).
+
+    Args:
+        disable: True hides the bars, False always shows them, None (tqdm's default) hides them when
+            stderr is not a terminal.
+        labels: bar descriptions by pass, e.g. ``{'train': 'train', 'test': 'evaluate trained'}``; passes
+            not named keep ``'train'``, ``'val'``, ``'test'``.
+    """
 
     priority = "VERY_LOW"
 
-    def __init__(self, disable: Optional[bool] = None):
+    def __init__(self, disable: Optional[bool] = None, labels: Optional[dict] = None):
+        unknown = set(labels or {}) - {"train", "val", "test"}
+        if unknown:
+            raise ValueError(f"ProgressBarHook: labels has unknown passes {sorted(unknown)} "
+                             f"(use 'train', 'val', 'test')")
         self.disable = disable
+        self.labels = {"train": "train", "val": "val", "test": "test", **(labels or {})}
         self._train = self._eval = None
 
     def _bar(self, total, desc, initial=0):
@@ -25,7 +38,7 @@ class ProgressBarHook(Hook):
                     disable=self.disable)
 
     def before_train(self, runner) -> None:
-        self._train = self._bar(runner.max_iters, "train", initial=runner.iter)
+        self._train = self._bar(runner.max_iters, self.labels["train"], initial=runner.iter)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self._train is None:
@@ -43,10 +56,10 @@ class ProgressBarHook(Hook):
         self._eval = self._bar(len(loop.dataloader), desc)
 
     def before_val_epoch(self, runner) -> None:
-        self._start_eval(runner, runner.val_loop, "val")
+        self._start_eval(runner, runner.val_loop, self.labels["val"])
 
     def before_test_epoch(self, runner) -> None:
-        self._start_eval(runner, runner.test_loop, "test")
+        self._start_eval(runner, runner.test_loop, self.labels["test"])
 
     def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self._eval is not None:
@@ -62,6 +75,13 @@ class ProgressBarHook(Hook):
     after_test_epoch = after_val_epoch
 
 
+def _copy(x):
+    """A CPU copy of a tensor or array that outlives its batch (None stays None)."""
+    if x is None:
+        return None
+    return x.detach().cpu().clone() if hasattr(x, "detach") else copy.deepcopy(x)
+
+
 @HOOKS.register_module()
 class BEVVisualizationHook(Hook):
     """Writes a BEV PNG (points, GT green, predictions red with scores) for evaluated frames.
@@ -71,15 +91,35 @@ class BEVVisualizationHook(Hook):
         max_frames: stop after this many frames (None = every evaluated frame).
         score_threshold: predictions below it are not drawn.
         pc_range: the view [x0, y0, z0, x1, y1, z1] (default: each frame's point extent).
+        defer: keep the frames (points, boxes, scores) and draw them only when ``write_pending`` is
+            called, so that an evaluation pass is not slowed by drawing and the drawing can be shown as
+            its own step.
     """
 
     priority = "LOW"
 
     def __init__(self, out_dir: str, max_frames: Optional[int] = None, score_threshold: float = 0.3,
-                 pc_range=None):
+                 pc_range=None, defer: bool = False):
         self.out_dir, self.max_frames = out_dir, max_frames
         self.score_threshold, self.pc_range = score_threshold, pc_range
+        self.defer = defer
         self.written = []
+        self.pending = []  # defer=True: (path, points (P, C), gt (G, 7+), pred (B, 7+), scores (B,), title)
+
+    def write_pending(self, on_written=None):
+        """Draws the frames kept by ``defer=True``; calls ``on_written(path)`` after each picture and
+        returns the paths written."""
+        from pc3d.visualization import draw_bev
+
+        paths = []
+        while self.pending:
+            path, points, gt, pred, scores, title = self.pending.pop(0)
+            paths.append(draw_bev(path, points, gt, pred, scores, pc_range=self.pc_range,
+                                  score_threshold=self.score_threshold, title=title))
+            self.written.append(paths[-1])
+            if on_written is not None:
+                on_written(paths[-1])
+        return paths
 
     def _draw(self, runner, data_batch, outputs) -> None:
         import os.path as osp
@@ -91,10 +131,15 @@ class BEVVisualizationHook(Hook):
         out_dir = self.out_dir if osp.isabs(self.out_dir) else osp.join(runner.work_dir, self.out_dir)
         points = data_batch["points"]
         for i, result in enumerate(outputs):
-            if self.max_frames is not None and len(self.written) >= self.max_frames:
+            if self.max_frames is not None and len(self.written) + len(self.pending) >= self.max_frames:
                 return
             frame_points = points[points[:, 0] == i, 1:]
-            name = str(result.get("frame_id", f"frame_{len(self.written):06d}"))
+            name = str(result.get("frame_id", f"frame_{len(self.written) + len(self.pending):06d}"))
+            if self.defer:
+                self.pending.append((osp.join(out_dir, f"{name}.png"), _copy(frame_points),
+                                     _copy(result.get("gt_boxes")), _copy(result["pred_boxes"]),
+                                     _copy(result["pred_scores"]), name))
+                continue
             self.written.append(draw_bev(osp.join(out_dir, f"{name}.png"), frame_points, result.get("gt_boxes"),
                                          result["pred_boxes"], result["pred_scores"], pc_range=self.pc_range,
                                          score_threshold=self.score_threshold, title=name))
