@@ -198,7 +198,7 @@ def test_export_tool_writes_a_runnable_program(real_scans, tmp_path):
     scan.numpy().tofile(tmp_path / "scan.bin")
     report = export_tool.main([str(config), str(tmp_path / "weights.pth"), str(tmp_path / "out"),
                                "--example", str(tmp_path / "scan.bin"), "--repeats", "0"])
-    assert report["max_abs_diff_exported"] == 0.0 and report["num_boxes"] > 0
+    assert report["max_abs_diff_exported"] == 0.0 and report["matched_exported"] == 1.0 and report["num_boxes"] > 0
     assert PARTITION_OP["flatformer"] in report["ops"]
     assert json.loads((tmp_path / "out" / "export.json").read_text())["example_points"] == scan.shape[0]
     loaded = torch.export.load(str(tmp_path / "out" / "program.pt2")).module()

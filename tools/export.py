@@ -12,7 +12,8 @@ the config's initial weights (latency only). OUT is a folder; it gets
 * ``detector_aoti.pt2`` (``--aoti``): the AOTInductor package; run it with ``pc3d.apis.export.load_aoti(path)``,
   which needs torch and pc3d's compiled op library only;
 * ``export.json``: what was exported (config, input columns, classes, ops in the graph) and, on the example scan,
-  the outputs' largest difference to eager and the latencies (median of --repeats) of eager, the exported program
+  the outputs' largest difference to eager, the share of eager's boxes each path also returns (within 1e-3) and
+  the latencies (median of --repeats) of eager, the exported program
   and the AOTI package. When the package fails on the example (``aoti_error``), the exit status is 1.
 
 The program takes one scan ``points (N, C)`` float32 (C = the model's input columns, no batch column) and
@@ -85,6 +86,23 @@ def _max_diff(a, b) -> float:
     return worst
 
 
+def _matched_fraction(got, ref, tol: float = 1e-3) -> float:
+    """Share of the eager boxes that the other path also returns: same label, box and score within ``tol``.
+    Untrained heads score nearly every cell alike, so their top-K order (and the boxes) can turn on rounding."""
+    import torch
+
+    boxes, scores, labels = got
+    e_boxes, e_scores, e_labels = ref
+    if e_boxes.shape[0] == 0:
+        return 1.0 if boxes.shape[0] == 0 else 0.0
+    if boxes.shape[0] == 0:
+        return 0.0
+    a = torch.cat([boxes.double(), scores.double()[:, None]], 1)
+    b = torch.cat([e_boxes.double(), e_scores.double()[:, None]], 1)
+    close = ((a[:, None, :] - b[None, :, :]).abs().amax(-1) <= tol) & (labels[:, None] == e_labels[None, :])
+    return float(close.any(0).double().mean())
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
@@ -132,10 +150,14 @@ def main(argv=None) -> dict:
 
     reference = eager()
     report["num_boxes"] = int(reference[0].shape[0])
-    report["max_abs_diff_exported"] = _max_diff(run_exported(), reference)
+    got = run_exported()
+    report["max_abs_diff_exported"] = _max_diff(got, reference)
+    report["matched_exported"] = _matched_fraction(got, reference)
     if runner is not None:
         try:
-            report["max_abs_diff_aoti"] = _max_diff(runner(points), reference)
+            got = runner(points)
+            report["max_abs_diff_aoti"] = _max_diff(got, reference)
+            report["matched_aoti"] = _matched_fraction(got, reference)
         except RuntimeError as exc:  # e.g. a size bound AOTInductor derived wrongly (docs/export.md)
             report["aoti_error"] = str(exc)
             runner = None

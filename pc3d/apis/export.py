@@ -18,8 +18,9 @@ Limits: batch 1 (one scan per call), float32, and the scan must have at least on
 boxes itself.
 """
 import glob
+import importlib
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -163,7 +164,7 @@ def export_detector(model: nn.Module, example_points: torch.Tensor,
                          f"{tuple(getattr(example_points, 'shape', ()))}")
     if example_points.shape[0] < 2:
         raise ValueError(f"example_points needs at least 2 points, got {example_points.shape[0]}")
-    import pc3d.ops  # noqa: F401  (registers the ops and their fake kernels)
+    importlib.import_module("pc3d.ops")  # registers the ops and their fake kernels
 
     program = DetectorProgram(model).eval()
     num_points = torch.export.Dim("num_points", min=2, max=int(max_points))
@@ -177,7 +178,7 @@ def compile_aoti(program: torch.export.ExportedProgram, package_path: str) -> st
 
     pc3d's ops stay calls into the compiled op library (Inductor's fallback through the dispatcher), so the process
     that runs the package must load that library first (:func:`load_aoti` does)."""
-    import pc3d.ops  # noqa: F401
+    importlib.import_module("pc3d.ops")  # the ops Inductor calls through the dispatcher
 
     if not str(package_path).endswith(".pt2"):
         raise ValueError(f"the AOTInductor package path must end with .pt2, got {package_path!r}")
