@@ -345,3 +345,42 @@ def test_converted_depthwise_kernel_is_the_official_cross_correlation(kernel):
     dense = torch.nn.functional.conv3d(grid, official.permute(3, 0, 1, 2)[:, None].double(),
                                        padding=tuple(k // 2 for k in kernel), groups=C_IN)
     torch.testing.assert_close(out.detach().double(), dense[b, :, z, y, x], atol=1e-5, rtol=1e-5)
+
+
+def test_spconv_cpu_ops_are_deterministic_with_several_threads(real_scans):
+    # spconv 2.3.8's CPU convs race with more than one intra-op thread (pc3d runs them on one): on the voxels of
+    # the real scans, chained 128-channel submanifold convs, a strided conv and a max-pool give the one-thread
+    # outputs and gradients with two threads (unpatched, every two-thread run differs by about 0.1).
+    from pc3d.models.backbones3d._spconv_compat import import_spconv
+
+    spconv = import_spconv()
+    coords = []
+    for b, scan in enumerate(list(real_scans.values())[:2]):
+        scan = scan[(scan[:, :2].abs() < 8).all(1)]  # the bundled copies' 8 m crop, also for the full scans
+        cell = torch.floor((scan[:, [2, 1, 0]] - torch.tensor([-2.0, -76.8, -76.8]))
+                           / torch.tensor([0.1875, 0.32, 0.32])).long()
+        inside = ((cell >= 0) & (cell < torch.tensor([32, 480, 480]))).all(1)
+        cells = torch.unique(cell[inside], dim=0)
+        coords.append(torch.cat([torch.full((len(cells), 1), b), cells], 1))
+    coords = torch.cat(coords).int()
+    feats = torch.randn(len(coords), 16, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    net = spconv.SparseSequential(spconv.SubMConv3d(16, 128, 3, padding=1, bias=False), nn.ReLU(),
+                                  spconv.SubMConv3d(128, 128, 3, padding=1, bias=False),
+                                  spconv.SparseConv3d(128, 32, 3, stride=2, padding=1, bias=False),
+                                  spconv.SparseMaxPool3d(2, stride=2))
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 2, 2):
+            torch.set_num_threads(n)
+            x = feats.clone().requires_grad_(True)
+            out = net(spconv.SparseConvTensor(x, coords, [33, 480, 480], 2))
+            weight = torch.linspace(-1, 1, out.features.numel()).view_as(out.features)
+            grads = torch.autograd.grad((out.features * weight).sum(), [x, net[0].weight, net[2].weight])
+            results.append((out.features.detach(), *grads))
+    finally:
+        torch.set_num_threads(threads)
+    for run in results[1:]:
+        for got, want in zip(run, results[0]):
+            assert torch.equal(got, want)
