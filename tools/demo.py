@@ -268,7 +268,9 @@ def run(args, work_dir: Path):
     print(f"[demo] metrics:  {metrics_path}")
     if (work_dir / "simulate.log").exists() and times["simulate_s"] > 0 and not args.verbose:
         logs.append(str(work_dir / "simulate.log"))
-    print("[demo] logs (config, hooks, per-iteration losses, warnings): " + "\n    ".join([""] + logs))
+    print("[demo] logs (config, hooks, per-iteration losses, warnings):")
+    for path in logs:
+        print(f"    {path}")
     return dict(results)
 
 
