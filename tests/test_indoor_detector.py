@@ -1,7 +1,6 @@
 """TR3D indoor detector: axis-aligned IoU / NMS against plain references, the assignment worked by hand, DIoU
 values, voxel-centre geometry of the output levels, gradients, learning one simulated room, configs, and
 tools/train.py + tools/test.py end to end on a tiny simulated set."""
-import math
 import os
 import subprocess
 import sys
@@ -255,7 +254,6 @@ def test_any_pc3d_backbone_serves_as_encoder():
 def _sim_room(seed=3, density=150.0):
     import tempfile
 
-    from pc3d.datasets.scannet.convert import load_scene  # noqa: F401  (the converted layout)
     from pc3d.datasets.scannet.labels import read_label_map
     from pc3d.datasets.scannet.reader import read_scene
     from pc3d.datasets.scannet.sim_scan import simulate_room

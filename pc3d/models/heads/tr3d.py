@@ -17,9 +17,9 @@ background. Losses: sigmoid focal loss summed over voxels and classes / number o
 DIoU loss (1 - IoU + centre distance^2 / enclosing-box diagonal^2) averaged over positives.
 Inference: sigmoid scores, the ``nms_pre`` voxels with the highest max score, class-wise axis-aligned NMS.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
-
 import math
+from typing import Dict, List, Sequence, Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
