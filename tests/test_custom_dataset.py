@@ -113,7 +113,7 @@ def test_bad_label_files_name_the_problem(tmp_path):
 
 
 def test_metric_perfect_and_shifted_predictions():
-    from pc3d.datasets.custom import custom_detection_metrics
+    from pc3d.evaluation.custom import custom_detection_metrics
 
     gt = np.array([[0, 0, 0, 4, 2, 1.5, 0.0], [10, 0, 0, 0.8, 0.8, 1.8, 0.0]], np.float32)
     frame = dict(gt_boxes=gt, gt_labels=np.array([0, 1]), gt_num_points=np.array([50, 20]), pred_boxes=gt,
