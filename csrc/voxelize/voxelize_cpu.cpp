@@ -250,8 +250,8 @@ struct Div32 {
   }
 };
 
-// decode_key for keys below 2^32 (PackedItem): three multiplies instead of three 64-bit divisions,
-// which cost a quarter of the voxel fill. Wider keys use decode_key.
+// decode_key for keys below 2^32 (PackedItem): three multiplies instead of three 64-bit divisions
+// per voxel. Wider keys use decode_key.
 struct KeyDecoder {
   Div32 w, h, dz;
   explicit KeyDecoder(const VoxelGrid& g) : w(g.dims[0]), h(g.dims[1]), dz(g.dims[2]) {}
