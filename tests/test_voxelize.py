@@ -188,6 +188,65 @@ def test_huge_grid_uses_64bit_keys():
     assert_dynamic_equal(pts, settings, batch_idx=bidx)
 
 
+def test_single_sample_wide_keys_hash_path():
+    # One sample on a grid of 8e10 cells (> 2^32): the one-sample hash path with 16-byte slots.
+    settings = dict(voxel_size=[1e-3, 1e-3, 1.0], pc_range=[-100.0, -100.0, -1.0, 100.0, 100.0, 1.0])
+    pts = random_points(3000, 4, extent=0.5, seed=8, zext=0.9)
+    assert_hard_equal(pts, settings, 3, 2000)
+    assert_hard_equal(pts, settings, 2, 100_000)
+
+
+def assert_paths_agree(pts, settings, p, m):
+    """One sample without batch_idx (the one-thread hash path) == the same points with an all-zero
+    batch_idx (the sort path), bit for bit."""
+    a = voxelize_hard(pts, settings["voxel_size"], settings["pc_range"], p, m)
+    b = voxelize_hard(pts, settings["voxel_size"], settings["pc_range"], p, m,
+                      batch_idx=torch.zeros(len(pts), dtype=torch.long))
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    return a
+
+
+def test_hash_path_every_point_its_own_voxel():
+    # 40k points on distinct cells of a lattice, shuffled: as many keys as points, so the table is at
+    # its fullest (half) and probe runs are long; caps below and above the voxel count.
+    g = torch.Generator().manual_seed(9)
+    ij = torch.stack(torch.meshgrid(torch.arange(200), torch.arange(200), indexing="ij"), -1).reshape(-1, 2)
+    pts = torch.zeros(len(ij), 4)
+    pts[:, :2] = (ij.float() + 0.5) * 0.1 - 10.0
+    pts[:, 2] = (torch.randint(0, 40, (len(ij),), generator=g).float() + 0.5) * 0.15 - 2.0
+    pts[:, 3] = torch.rand(len(ij), generator=g)
+    pts = pts[torch.randperm(len(pts), generator=g)]
+    out = assert_paths_agree(pts, WAYMO, 5, 150_000)
+    assert len(out.coords) == len(pts) and (out.num_points == 1).all()
+    assert_paths_agree(pts, WAYMO, 5, 12_345)
+    assert_hard_equal(pts[:5000], WAYMO, 5, 3000)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_big_single_sample_either_path(threads):
+    # >= 2^19 points: one thread keeps the hash path, two threads take the parallel sort path; the
+    # same voxels either way (and as with an explicit batch_idx).
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        pts = random_points(600_000, 4, extent=40.0, seed=10, zext=2.5)
+        a = assert_paths_agree(pts, WAYMO, 5, 150_000)
+        torch.set_num_threads(3 - threads)
+        b = voxelize_hard(pts, WAYMO["voxel_size"], WAYMO["pc_range"], 5, 150_000)
+        for x, y in zip(a, b):
+            assert torch.equal(x, y)
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_real_scans_hash_and_sort_paths_agree(real_scans):
+    for name in sorted(real_scans):
+        assert_paths_agree(real_scans[name], WAYMO, 5, 150_000)
+        assert_paths_agree(real_scans[name], WAYMO, 5, 20_000)  # the voxel cap bites
+        assert_paths_agree(real_scans[name], PILLAR, 32, 150_000)
+
+
 def check_real_scan(pts, settings):
     p = 5 if settings is WAYMO else 32
     out = assert_hard_equal(pts, settings, p, 150_000)
