@@ -4,9 +4,7 @@ change nothing."""
 import pytest
 import torch
 
-from pc3d.models.backbones3d import DSVT, AttentionPooling, FlatFormer
-from pc3d.models.backbones3d.attention import sinusoidal_position
-from pc3d.models.backbones3d.conv_position import ConvPositionEncoding, ConvStem
+from pc3d.models.backbones3d import DSVT, FlatFormer
 from pc3d.models.backbones3d.sparse_depthwise import (DepthwiseSubmConv, SubmConv, kernel_offsets, neighbor_table,
                                                       neighbor_tables)
 from pc3d.models.structures import SparseVoxels
@@ -28,22 +26,8 @@ def random_voxels(counts, shape, seed=0, extent=None):
     return SparseVoxels(torch.cat(feats), torch.cat(coords).int(), tuple(shape), len(counts))
 
 
-def randomize_zeroed(model):
-    """Give the parameters that identity_init zeroed random values, as training would: the identity
-    variants must then still be equivariant, batch independent and blind to padding."""
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for p in model.parameters():
-            if not p.any():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
-    return model
-
-
 def make(name):
-    """``name`` or ``name+id``: the latter built with identity_init=True and its zeroed branches randomised."""
-    base, _, suffix = name.partition("+")
-    model, shape = _make(base, **({"identity_init": True} if suffix == "id" else {}))
-    return (randomize_zeroed(model) if suffix == "id" else model), shape
+    return _make(name)
 
 
 def _make(name, **kw):
@@ -64,7 +48,6 @@ def _make(name, **kw):
 
 
 NAMES = ["flatformer", "dsvt_pillar", "dsvt_voxel", "dsvt_voxel_blocks"]
-# FlatFormer and DSVT have no identity_init: their classes are the released models only.
 ALL = NAMES
 
 
@@ -146,18 +129,6 @@ def test_flatformer_padding_duplicates_change_nothing():
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
 
 
-def test_sinusoidal_position_layout_and_errors():
-    pos = torch.tensor([[1.0, 2.0, 3.0]])
-    enc = sinusoidal_position(pos, 16)  # 3 axes x 2 frequencies x (sin, cos) = 12 columns, 4 zero
-    freq = torch.tensor([1.0, 0.01])  # 10000 ** (-i / 2)
-    for axis in range(3):
-        angle = pos[0, axis] * freq
-        torch.testing.assert_close(enc[0, 4 * axis:4 * axis + 4], torch.cat([angle.sin(), angle.cos()]))
-    assert enc[0, 12:].eq(0).all()
-    with pytest.raises(ValueError, match="at least 2 x the number of axes"):
-        sinusoidal_position(pos, 4)
-
-
 def test_flatformer_small_sample_in_batch_matches_alone():
     # Sample 1 has fewer voxels than a group (padded); its result must not depend on sample 0's groups.
     model, shape = make("flatformer")
@@ -179,8 +150,8 @@ def test_dsvt_set_padding_changes_nothing():
     outs = []
     for tau in (20, 32):
         torch.manual_seed(0)
-        model = randomize_zeroed(DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2,
-                                      window_shape=(6, 6), set_size=tau, shift=(0, 3, 3))).eval()
+        model = DSVT(C_IN, channels=16, num_heads=2, ffn_channels=32, num_blocks=2, window_shape=(6, 6),
+                     set_size=tau, shift=(0, 3, 3)).eval()
         with torch.no_grad():
             outs.append(model(voxels).feats)
     torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
@@ -264,54 +235,6 @@ def test_submanifold_convs_match_dense_conv3d(depthwise, kernel):
         torch.testing.assert_close(out[-1], voxels.feats[-1] @ centre, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("training", [True, False])
-def test_conv_stem_matches_dense_conv_batchnorm_gelu(training):
-    # The stem is the dense reference conv read at the voxels, BatchNorm over all voxels of the batch (batch
-    # statistics in training, running ones in eval), then GELU; an isolated voxel still gets its centre tap.
-    voxels = random_voxels([40, 25], (3, 7, 7), seed=21)
-    coords = torch.cat([voxels.coords, torch.tensor([[1, 2, 0, 0]], dtype=torch.int32)])
-    feats = torch.cat([voxels.feats, torch.randn(1, C_IN)])
-    voxels = SparseVoxels(feats, coords, voxels.spatial_shape, 2)
-    torch.manual_seed(5)
-    stem = ConvStem(C_IN, 6, (3, 3, 3))
-    with torch.no_grad():
-        stem.norm.weight.uniform_(0.5, 1.5)
-        stem.norm.bias.normal_()
-        stem.norm.running_mean.normal_()
-        stem.norm.running_var.uniform_(0.5, 2.0)
-    stem.train(training)
-    conv = dense_reference_conv(stem.conv, voxels)
-    if training:
-        mean, var = conv.mean(0), conv.var(0, unbiased=False)
-    else:
-        mean, var = stem.norm.running_mean.double(), stem.norm.running_var.double()
-    expected = torch.nn.functional.gelu((conv - mean) / (var + stem.norm.eps).sqrt() * stem.norm.weight.double()
-                                        + stem.norm.bias.double())
-    with torch.no_grad():
-        out = stem(voxels.feats, neighbor_table(voxels.coords, voxels.spatial_shape, stem.conv.offsets))
-    torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5)
-
-
-def test_attention_pooling_reduces_each_pillar_by_attention():
-    voxels = random_voxels([25], (4, 5, 5), seed=9)
-    pool = AttentionPooling(C_IN, stride=(4, 1, 1), num_heads=2).eval()
-    with torch.no_grad():
-        out = pool(voxels)
-    assert out.spatial_shape == (1, 5, 5)
-    # A pillar holding a single voxel: attention over one key returns it, so out = LN(x + W x).
-    c = voxels.coords.long()
-    pillar = c[:, 2] * 5 + c[:, 3]
-    single = [int(p) for p in torch.unique(pillar) if int((pillar == p).sum()) == 1]
-    assert single, "the random draw should contain a pillar with one voxel"
-    p = single[0]
-    x = voxels.feats[pillar == p]
-    attn = pool.attn
-    v = torch.nn.functional.linear(x, attn.in_proj_weight[2 * C_IN:], attn.in_proj_bias[2 * C_IN:])
-    expected = pool.norm(x + attn.out_proj(v))
-    row = (out.coords[:, 2].long() * 5 + out.coords[:, 3].long()) == p
-    torch.testing.assert_close(out.feats[row], expected.detach(), atol=1e-5, rtol=1e-5)
-
-
 def test_dsvt_rejects_mismatched_stage_lists():
     with pytest.raises(ValueError, match="channels needs one entry per stage"):
         DSVT(C_IN, channels=[16, 16, 16], pool_strides=[(2, 1, 1)])
@@ -338,25 +261,3 @@ def test_sparseconv_benchmark_baseline_computes_the_same_conv(depthwise):
     with torch.no_grad():
         torch.testing.assert_close(gather_all(voxels.feats, table, conv.weight, depthwise), conv(voxels.feats, table),
                                    atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("batchnorm", [False, True])
-def test_cpe_batchnorm_makes_the_branch_independent_of_the_conv_weights_scale(batchnorm):
-    # The reason for cpe_batchnorm: the branch's size must not follow the conv weights' norm (which
-    # AdamW grows in the small-data runs). Scaling the conv by 10 moves the branch tenfold without
-    # BatchNorm and leaves it unchanged with it (training mode: batch statistics).
-    voxels = random_voxels([40, 30], (4, 24, 24), seed=6)
-    torch.manual_seed(0)
-    cpe = ConvPositionEncoding(C_IN, (3, 3, 3), depthwise=False, batchnorm=batchnorm).train()
-    table = neighbor_table(voxels.coords, voxels.spatial_shape, cpe.conv.offsets)
-    with torch.no_grad():
-        before = cpe(voxels.feats, table) - voxels.feats
-        for p in cpe.conv.parameters():
-            p.mul_(10.0)
-        after = cpe(voxels.feats, table) - voxels.feats
-    assert before.abs().max() > 1e-3
-    if batchnorm:  # equal but for BatchNorm's eps, against a tenfold change without it
-        torch.testing.assert_close(after, before, atol=2e-3, rtol=2e-3)
-    else:
-        bias = cpe.proj.bias.detach()  # the linear's bias is not scaled with the conv
-        torch.testing.assert_close(after - bias, 10.0 * (before - bias), atol=1e-4, rtol=1e-4)
