@@ -157,7 +157,7 @@ visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer
 
 def test_train_and_test_tools_on_the_custom_dataset(custom_root, tmp_path):
     cfg = tmp_path / "custom_cfg.py"
-    cfg.write_text(CONFIG.format(base=str(ROOT / "configs" / "centerpoint_pillar_synthetic.py"), root=str(custom_root)))
+    cfg.write_text(CONFIG.format(base=str(ROOT / "configs" / "centerpoint" / "centerpoint_pillar_synthetic.py"), root=str(custom_root)))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     work = tmp_path / "work"
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), str(cfg), "--work-dir", str(work)],

@@ -31,7 +31,7 @@ def test_readme_backbone_example_runs(monkeypatch):
 
 
 def test_backbone_accepts_encoded_voxels():
-    backbone = build_backbone(str(ROOT / "configs" / "dsvt_pillar_synthetic.py")).eval()
+    backbone = build_backbone(str(ROOT / "configs" / "dsvt" / "dsvt_pillar_synthetic.py")).eval()
     scan = torch.rand(5000, 5) * torch.tensor([60.0, 60.0, 4.0, 1.0, 1.0]) - torch.tensor([30.0, 30.0, 2.0, 0, 0])
     with torch.no_grad():
         from_points = backbone(scan)
@@ -41,7 +41,7 @@ def test_backbone_accepts_encoded_voxels():
 
 
 def test_init_model_and_inference_detector(tmp_path, real_scans):
-    config = str(ROOT / "configs" / "flatformer_synthetic.py")
+    config = str(ROOT / "configs" / "flatformer" / "flatformer_synthetic.py")
     torch.manual_seed(0)
     reference = init_model(config)
     # An mmengine Runner checkpoint carries, besides the weights, a MessageHub of HistoryBuffers and the

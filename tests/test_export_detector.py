@@ -17,8 +17,8 @@ from pc3d.apis import init_model
 from pc3d.apis.export import DetectorProgram, compile_aoti, export_detector, load_aoti, op_library_path, program_ops
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"flatformer": ROOT / "configs" / "waymo" / "flatformer_waymo.py",
-           "dsvt_pillar": ROOT / "configs" / "waymo" / "dsvt_pillar_waymo.py"}
+CONFIGS = {"flatformer": ROOT / "configs" / "flatformer" / "flatformer_waymo.py",
+           "dsvt_pillar": ROOT / "configs" / "dsvt" / "dsvt_pillar_waymo.py"}
 PARTITION_OP = {"flatformer": "pc3d.flat_window_partition.default",
                 "dsvt_pillar": "pc3d.rotated_set_partition.default"}
 # The untrained heatmap scores all lie within 0.01 of sigmoid(-2.19) = 0.1 (its input is tiny); its last conv gets

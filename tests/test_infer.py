@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REAL_LIDAR_DIR, ROOT
 
-CONFIG = ROOT / "configs" / "centerpoint_pillar_synthetic.py"
+CONFIG = ROOT / "configs" / "centerpoint" / "centerpoint_pillar_synthetic.py"
 FIELDS = ("x", "y", "z", "intensity", "ring")
 
 

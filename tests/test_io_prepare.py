@@ -150,7 +150,7 @@ def test_spec_from_configs():
     from conftest import ROOT
     from pc3d.io import input_spec_from_config
 
-    spec = input_spec_from_config(Config.fromfile(str(ROOT / "configs" / "centerpoint_pillar_synthetic.py")))
+    spec = input_spec_from_config(Config.fromfile(str(ROOT / "configs" / "centerpoint" / "centerpoint_pillar_synthetic.py")))
     assert spec.columns == ("x", "y", "z", "intensity", "elongation") and spec.intensity == "unit"
     assert spec.ground_z == 0.0 and spec.point_cloud_range == RANGE
     cfg = Config(dict(test_dataloader=dict(dataset=dict(type="WaymoDataset", tanh_intensity=True)),

@@ -1,4 +1,4 @@
-"""configs/nuscenes: the paper-scale DSVT-P / ScatterFormer configs build with the papers' settings and
+"""The nuScenes configs: the paper-scale DSVT-P / ScatterFormer configs build with the papers' settings and
 run a frame to (K, 9) boxes with velocity, and the simulated-nuScenes CPU config trains and evaluates
 (mAP, NDS) through tools/train.py."""
 import os
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _load(name):
     from mmengine.config import Config
 
-    return Config.fromfile(str(ROOT / "configs" / "nuscenes" / f"{name}.py"))
+    return Config.fromfile(str(next((ROOT / "configs").glob(f"*/{name}.py"))))
 
 
 def _cloud(n, pc_range, seed=0):
@@ -64,7 +64,7 @@ def test_simulated_nuscenes_config_trains_and_reports_nds(tmp_path):
         "--sweeps-between", 1, "--seed", 5, "--version", "v1.0-trainval")
     run(create, "nuscenes", "--root", root, "--version", "v1.0-trainval", "--sweeps", 2)
     work = tmp_path / "work"
-    out = run(ROOT / "tools" / "train.py", ROOT / "configs" / "nuscenes" / "centerpoint_pillar_nuscenes_sim.py",
+    out = run(ROOT / "tools" / "train.py", ROOT / "configs" / "centerpoint" / "centerpoint_pillar_nuscenes_sim.py",
               "--work-dir", work, "--cfg-options", f"train_dataloader.dataset.data_root={root}",
               f"val_dataloader.dataset.data_root={root}", "train_dataloader.dataset.sweeps=2",
               "val_dataloader.dataset.sweeps=2", "train_dataloader.num_workers=0", "val_dataloader.num_workers=0",

@@ -1,4 +1,4 @@
-"""The OpenPCDet DSVT-P Waymo detector (``configs/waymo/dsvt_pillar_waymo.py``) against the released code's outputs
+"""The OpenPCDet DSVT-P Waymo detector (``configs/dsvt/dsvt_pillar_waymo.py``) against the released code's outputs
 (golden case ``dsvt_pillar_waymo_detector``), plus the behaviour of its stages on small inputs.
 
 The golden case holds the official detector's random weights (OpenPCDet container), two real scans as points and
@@ -24,7 +24,7 @@ from pc3d.apis.convert import convert_state, load_official_state
 from pc3d.models.structures import SparseVoxels
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "waymo" / "dsvt_pillar_waymo.py"
+CONFIG = ROOT / "configs" / "dsvt" / "dsvt_pillar_waymo.py"
 CASE = "dsvt_pillar_waymo_detector"
 HEAD_MAPS = ("center", "center_z", "dim", "rot", "iou")
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "flatformer_waymo"
 KNOWN = ["flatformer_waymo", "flatformer_waymo_small"]
 CASES = sorted(set(KNOWN) | {case.name for case in case_dirs(PREFIX)})
-WAYMO_CONFIG = ROOT / "configs" / "waymo" / "flatformer_waymo.py"
+WAYMO_CONFIG = ROOT / "configs" / "flatformer" / "flatformer_waymo.py"
 
 
 def official_encoder_config(case: Path) -> dict:

@@ -138,7 +138,7 @@ def test_conversion_refuses_missing_extra_and_misshapen_tensors():
 
 
 def test_converter_cli_writes_a_checkpoint_tools_test_runs(tmp_path, capsys):
-    # The official checkpoint (backbone_3d only, small widths) into configs/waymo/scatterformer_waymo.py shrunk
+    # The official checkpoint (backbone_3d only, small widths) into configs/scatterformer/scatterformer_waymo.py shrunk
     # to those widths; tools/test.py then evaluates it on a few generated frames (the other modules keep their
     # initialisation and are listed as unconverted).
     sys.path.insert(0, str(ROOT / "tests"))
@@ -307,9 +307,9 @@ def test_rejects_wrong_grid_depth_and_handles_empty_input():
     assert out.feats.shape == (0, 16) and out.coords.shape == (0, 4) and out.spatial_shape == (1, 12, 12)
 
 
-@pytest.mark.parametrize("name, grid", [("configs/waymo/scatterformer_waymo.py", (32, 480, 480)),
-                                        ("configs/nuscenes/scatterformer_nuscenes.py", (40, 360, 360)),
-                                        ("configs/scatterformer_synthetic.py", (16, 320, 320))])
+@pytest.mark.parametrize("name, grid", [("configs/scatterformer/scatterformer_waymo.py", (32, 480, 480)),
+                                        ("configs/scatterformer/scatterformer_nuscenes.py", (40, 360, 360)),
+                                        ("configs/scatterformer/scatterformer_synthetic.py", (16, 320, 320))])
 def test_configs_build_the_official_layout(name, grid):
     from mmengine.config import Config
 

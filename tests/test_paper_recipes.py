@@ -154,7 +154,7 @@ def test_flatformer_weight_decay_skips_exactly_the_transformer_layernorms():
 def test_demo_recipe_unchanged():
     """`make demo` keeps its own recipe: OneCycleLR (3e-3, 40 % warm-up, div 10 / 100), 18 epochs,
     AdamW (0.95, 0.99) wd 0.01, no GT sampling, no augmentation switch-off."""
-    cfg = Config.fromfile(str(CFG / "centerpoint_pillar_synthetic.py"))
+    cfg = Config.fromfile(str(CFG / "centerpoint" / "centerpoint_pillar_synthetic.py"))
     assert cfg.param_scheduler == [dict(type="OneCycleLR", eta_max=3e-3, pct_start=0.4, div_factor=10,
                                         final_div_factor=100, by_epoch=True, convert_to_iter_based=True,
                                         begin=0, end=18)]

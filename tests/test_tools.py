@@ -109,7 +109,7 @@ def _tiny_config(path: Path, data_root: Path) -> Path:
     """The default config, shrunk: +-20.48 m, narrow layers, 1 epoch of 1-frame batches, no workers."""
     r = [-20.48, -20.48, -2.0, 20.48, 20.48, 4.0]
     path.write_text(f"""
-_base_ = [{str(ROOT / 'configs' / 'centerpoint_pillar_synthetic.py')!r}]
+_base_ = [{str(ROOT / 'configs' / 'centerpoint' / 'centerpoint_pillar_synthetic.py')!r}]
 point_cloud_range = {r}
 model = dict(
     voxelizer=dict(pc_range={r}),

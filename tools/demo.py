@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's pc3d first
 
-DEFAULT_CONFIG = ROOT / "configs" / "centerpoint_pillar_synthetic.py"
+DEFAULT_CONFIG = ROOT / "configs" / "centerpoint" / "centerpoint_pillar_synthetic.py"
 
 
 def parse_args(argv=None):

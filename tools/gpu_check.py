@@ -98,7 +98,7 @@ def latency(args) -> dict:
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     rows = []
     for name in args.configs:
-        model = init_model(str(suite_models.CONFIG_DIR / f"{name}.py"), device=device)
+        model = init_model(str(suite_models.config_path(name)), device=device)
         row = {"config": name, "points": args.points}
         for mode in ("fp32", "amp"):
             run = suite_models.detector_call(model, points)
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train")
-    t.add_argument("--config", default=str(ROOT / "configs" / "centerpoint_pillar_synthetic.py"))
+    t.add_argument("--config", default=str(ROOT / "configs" / "centerpoint" / "centerpoint_pillar_synthetic.py"))
     t.add_argument("--data-root", required=True)
     t.add_argument("--iters", type=int, default=300)
     t.add_argument("--workers", type=int, default=2)

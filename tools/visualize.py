@@ -3,7 +3,7 @@
 predicted boxes (red, with scores).
 
     python tools/visualize.py --data-root data/synthetic --split val --index 0 --out bev.png \\
-        [--config configs/centerpoint_pillar_synthetic.py --checkpoint work_dirs/demo/train/epoch_10.pth]
+        [--config configs/centerpoint/centerpoint_pillar_synthetic.py --checkpoint work_dirs/demo/train/epoch_10.pth]
 """
 import argparse
 import sys

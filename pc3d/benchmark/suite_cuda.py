@@ -129,7 +129,7 @@ def _model_cases() -> Iterator[Case]:
         points_cpu = suite_models.resize_frame(np.fromfile(scans[-1], dtype=np.float32).reshape(-1, 5))
     points = points_cpu.to("cuda")
     for name in suite_models.CONFIGS:
-        cfg = str(suite_models.CONFIG_DIR / f"{name}.py")
+        cfg = str(suite_models.config_path(name))
         cpu = init_model(cfg, fuse_conv_bn=True)
         gpu = init_model(cfg, fuse_conv_bn=True)
         gpu.load_state_dict(cpu.state_dict())

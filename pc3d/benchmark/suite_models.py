@@ -16,7 +16,12 @@ from pc3d.benchmark.harness import Case
 SUITE = "models"
 NUM_POINTS = 150_000
 CONFIGS = ("flatformer_waymo", "dsvt_pillar_waymo", "dsvt_voxel_waymo", "scatterformer_waymo")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "waymo"
+CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
+
+
+def config_path(name: str) -> Path:
+    """``configs/<model>/<name>.py`` of a config name such as ``dsvt_pillar_waymo`` (model = its first word)."""
+    return CONFIG_ROOT / name.split("_")[0] / f"{name}.py"
 
 
 def frame_points(num_points: int = NUM_POINTS, seed: int = 0):
@@ -109,7 +114,7 @@ def cases():
     points = frame_points()
     for name in CONFIGS:
         # BatchNorms folded into the convolutions, as a deployment would run it (init_model's fuse_conv_bn).
-        model = init_model(str(CONFIG_DIR / f"{name}.py"), fuse_conv_bn=True)
+        model = init_model(str(config_path(name)), fuse_conv_bn=True)
         with torch.no_grad():
             voxels = model.voxel_encoder(model.voxelizer(points, 1))
         extra = dict(points=NUM_POINTS, voxels=int(voxels.coords.shape[0]))
@@ -126,7 +131,7 @@ def cases():
     # config and the paper's ScanNet config (1 cm voxels), random weights, NMS on the 1000 best voxels.
     room = indoor_room_points()
     for name in INDOOR_CONFIGS:
-        model = init_model(str(CONFIG_DIR.parent / "scannet" / f"{name}.py"))
+        model = init_model(str(CONFIG_ROOT / "scannet" / f"{name}.py"))
         yield Case(suite=SUITE, name=f"{name} detector", impl_name="TR3D", impl=detector_call(model, room),
                    repeats=3, warmup=1, extra=dict(points=int(room.shape[0])))
 

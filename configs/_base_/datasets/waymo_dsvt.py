@@ -3,7 +3,7 @@
 # OpenPCDet's order: the augmentor (gt_sampling, random_world_flip / rotation / scaling / translation),
 # then the processor (mask_points_and_boxes_outside_range, shuffle_points). The GT database is
 # `tools/create_data.py waymo ... --gt-database`. docs/training_recipes.md maps every value to its key.
-_base_ = ['../../waymo/_base_waymo.py']
+_base_ = ['./waymo.py']
 dsvt_range = [-74.88, -74.88, -2.0, 74.88, 74.88, 4.0]  # DATA_CONFIG.POINT_CLOUD_RANGE
 
 dsvt_gt_sampling = dict(

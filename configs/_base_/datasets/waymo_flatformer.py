@@ -3,7 +3,7 @@
 # GlobalRotScaleTrans (no translation), PointsRangeFilter, ObjectRangeFilter, PointShuffle; intensity
 # and elongation squashed with tanh (tanh_dim [3, 4]) in the scene and in the GT database alike; one
 # frame per GPU, no augmentation switch-off. docs/training_recipes.md maps every value to its key.
-_base_ = ['../../waymo/_base_waymo.py']
+_base_ = ['./waymo.py']
 # The dataset file's point_cloud_range (a z margin of 1 mm; the model's own range is [-2, 4]).
 flatformer_data_range = [-74.88, -74.88, -1.999, 74.88, 74.88, 3.999]
 

@@ -2,7 +2,7 @@
 # DSVT's OpenPCDet augmentor and processor on +-76.8 m, with POINTS_TANH_DIM [3, 4] (the elongation is
 # squashed too) and a DisableAugmentationHook that drops only gt_sampling, for the last 4 epochs.
 # docs/training_recipes.md maps every value to its key.
-_base_ = ['../../waymo/_base_waymo.py']
+_base_ = ['./waymo.py']
 scatterformer_range = [-76.8, -76.8, -2.0, 76.8, 76.8, 4.0]  # DATA_CONFIG.POINT_CLOUD_RANGE
 
 # POINTS_TANH_DIM applies to the loaded scene only: the GT database (built with the dataset config

@@ -2,7 +2,7 @@
 # data and schedule with 3D voxels (0.32 x 0.32 x 0.375 m: 320 x 320 x 16) for the official ScatterFormer
 # network at C = 64 (spconv stem, 2 stages x 3 layers of scattered linear attention in 12 x 12 windows,
 # attention pooling of 4 z-slices into a 160 x 160 BEV at stride 2); the 2D backbone starts at stride 1 on it.
-_base_ = ['./flatformer_synthetic.py']
+_base_ = ['../flatformer/flatformer_synthetic.py']
 voxel_size = [0.32, 0.32, 0.375]
 point_cloud_range = [-51.2, -51.2, -2.0, 51.2, 51.2, 4.0]
 model = dict(

@@ -4,7 +4,7 @@
 # (pipelines, batch size, GT database, augmentation hooks; it builds on this file) and
 # configs/_base_/schedules/<schedule>.py (optimiser, schedule, epochs). docs/training_recipes.md
 # lists every value and its official source.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../default_runtime.py']
 dataset_type = 'WaymoDataset'
 data_root = 'data/waymo'
 class_names = ('Vehicle', 'Pedestrian', 'Cyclist')

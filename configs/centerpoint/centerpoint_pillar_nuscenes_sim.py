@@ -6,7 +6,7 @@
 # observable), dynamic 0.4 m pillars over +-51.2 m (256 x 256), a narrow SECOND backbone + FPN to stride 2,
 # evaluated with the nuScenes metric (mAP, TP errors, NDS). It trains the five classes the simulator
 # places; the official metric still averages over all ten, so the other five count as AP 0 / error 1.
-_base_ = ['./_base_nuscenes.py']
+_base_ = ['../_base_/nuscenes_centerpoint.py']
 data_root = 'data/nuscenes_sim'
 class_names = ('car', 'truck', 'bus', 'bicycle', 'pedestrian')
 point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]

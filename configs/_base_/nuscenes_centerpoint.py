@@ -2,7 +2,7 @@
 # of this folder: the 10 detection classes, +-54 m x [-5, 3] m, and the papers' 20-epoch one-cycle AdamW
 # schedule. GT velocity stays NaN where an annotation has no neighbour: the velocity loss skips it and the
 # metric ignores it. The range filters take the datasets' point_cloud_range.
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['./default_runtime.py']
 dataset_type = 'NuScenesDataset'
 data_root = 'data/nuscenes'
 class_names = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle',

@@ -2,10 +2,10 @@
 # train on a 2-core CPU in about 13 minutes (160 frames x 18 epochs of 2-frame batches; `make demo` measured
 # 13 min 56 s in all on the idle machine).
 _base_ = [
-    './_base_/models/centerpoint_pillar.py',
-    './_base_/datasets/synthetic.py',
-    './_base_/schedules/onecycle_adamw.py',
-    './_base_/default_runtime.py',
+    '../_base_/models/centerpoint_pillar.py',
+    '../_base_/datasets/synthetic.py',
+    '../_base_/schedules/onecycle_adamw.py',
+    '../_base_/default_runtime.py',
 ]
 max_epochs = 18
 param_scheduler = [

@@ -2,8 +2,8 @@
 # pillars over +-54 m (360 x 360), dynamic VFE (128, 128), DSVT d = 128, 8 heads, FFN 256, 4 blocks of
 # rotated-set attention with sets of tau = 90 in 30 x 30 windows, config 1 the same size (hybrid factor 1)
 # shifted by (15, 15); then a 2D backbone (strides 1, 2, 4; 128, 128, 256) + FPN to stride 2 and the
-# velocity-regressing CenterPoint head; lr 5e-3, 20 epochs (all three from _base_nuscenes.py).
-_base_ = ['./_base_nuscenes.py']
+# velocity-regressing CenterPoint head; lr 5e-3, 20 epochs (all three from _base_/nuscenes_centerpoint.py).
+_base_ = ['../_base_/nuscenes_centerpoint.py']
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 voxel_size = [0.3, 0.3, 8.0]
 model = dict(

@@ -4,9 +4,9 @@
 # spconv stem, 2 stages x 3 layers of scattered linear attention (4 heads, 20 x 20 windows over the whole
 # height, cross-window depthwise convs 3x3x3, 1x21, 21x1, identity), a stride-2 sparse conv between the
 # stages, attention pooling of 10 z-slices into a 180 x 180 BEV (stride 2); then the 2D backbone (strides 1,
-# 2, 4) + FPN at that stride and the velocity-regressing CenterPoint head (_base_nuscenes.py); lr 6e-3,
+# 2, 4) + FPN at that stride and the velocity-regressing CenterPoint head (_base_/nuscenes_centerpoint.py); lr 6e-3,
 # weight decay 0.03, grad clip 10.
-_base_ = ['./_base_nuscenes.py']
+_base_ = ['../_base_/nuscenes_centerpoint.py']
 point_cloud_range = [-54.0, -54.0, -5.0, 54.0, 54.0, 3.0]
 voxel_size = [0.3, 0.3, 0.2]
 model = dict(

@@ -5,9 +5,9 @@
 # Schedule: the default pillar config's (centerpoint_pillar_synthetic.py: one-cycle AdamW, 10 epochs).
 # dsvt_pillar_synthetic.py and scatterformer_synthetic.py reuse everything here but the 3D backbone.
 _base_ = [
-    './_base_/datasets/synthetic.py',
-    './_base_/schedules/onecycle_adamw.py',
-    './_base_/default_runtime.py',
+    '../_base_/datasets/synthetic.py',
+    '../_base_/schedules/onecycle_adamw.py',
+    '../_base_/default_runtime.py',
 ]
 point_cloud_range = [-51.2, -51.2, -2.0, 51.2, 51.2, 4.0]
 voxel_size = [0.32, 0.32, 6.0]
