@@ -2,7 +2,7 @@
 # of this folder: the 10 detection classes, +-54 m x [-5, 3] m, and the papers' 20-epoch one-cycle AdamW
 # schedule. GT velocity stays NaN where an annotation has no neighbour: the velocity loss skips it and the
 # metric ignores it. The range filters take the datasets' point_cloud_range.
-_base_ = ['./default_runtime.py']
+_base_ = ['./default_runtime.py', './schedules/onecycle_adamw.py']
 dataset_type = 'NuScenesDataset'
 data_root = 'data/nuscenes'
 class_names = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier', 'motorcycle', 'bicycle',
@@ -34,19 +34,13 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='NuScenesMetric', class_names=class_names)
 test_evaluator = val_evaluator
 
+# The papers' schedule: the one-cycle AdamW base at a 5e-3 peak, weight decay 0.05, gradient clip 35.
 lr_max = 5e-3
-max_epochs = 20
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=lr_max / 10, betas=(0.9, 0.99), weight_decay=0.05),
-    clip_grad=dict(max_norm=35, norm_type=2))
+optim_wrapper = dict(optimizer=dict(lr=lr_max / 10, betas=(0.9, 0.99), weight_decay=0.05), clip_grad=dict(max_norm=35))
 param_scheduler = [
     dict(type='OneCycleLR', eta_max=lr_max, pct_start=0.4, div_factor=10, final_div_factor=100,
-         by_epoch=True, convert_to_iter_based=True, begin=0, end=max_epochs),
+         by_epoch=True, convert_to_iter_based=True, begin=0, end=20),
 ]
-train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 
 # The papers' 2D stage: a 128-channel BEV map, a 2D backbone (strides 1, 2, 4; 128, 128, 256) and an FPN to
 # stride 2. The head regresses velocity (vx, vy) besides the box, its columns weighted 0.2 as in the papers'

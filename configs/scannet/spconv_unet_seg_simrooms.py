@@ -2,7 +2,7 @@
 # Data: python tools/create_data.py scannet_sim --out data/scannet_sim --train 40 --val 10
 #       python tools/create_data.py scannet --root data/scannet_sim
 # On a contended CPU, torch.set_num_threads(1) is much faster than the default (thread sync dominates).
-default_scope = "pc3d"
+_base_ = ["../_base_/datasets/scannet.py"]
 custom_imports = dict(imports=["pc3d.datasets.scannet", "pc3d.models", "pc3d.models.segmentors",
                                "pc3d.evaluation"], allow_failed_imports=False)
 
@@ -20,17 +20,8 @@ train_pipeline = [
     dict(type="IndoorColorJitter", std=10.0, point_std=3.0),
     dict(type="IndoorNormalizeColor"),
 ]
-test_pipeline = [dict(type="IndoorNormalizeColor")]  # every point is evaluated
-
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    sampler=dict(type="DefaultSampler", shuffle=True), collate_fn=dict(type="pc3d_collate_batch"),
-    dataset=dict(type="ScanNetDataset", data_root=data_root, split="train", task="seg", pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    sampler=dict(type="DefaultSampler", shuffle=False), collate_fn=dict(type="pc3d_collate_batch"),
-    dataset=dict(type="ScanNetDataset", data_root=data_root, split="val", task="seg", pipeline=test_pipeline,
-                 test_mode=True))
+train_dataloader = dict(dataset=dict(data_root=data_root, task="seg", pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(data_root=data_root, task="seg"))
 test_dataloader = val_dataloader
 val_evaluator = dict(type="ScanNetSegMetric")
 test_evaluator = val_evaluator
@@ -40,15 +31,5 @@ optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=0.008,
 param_scheduler = [dict(type="CosineAnnealingLR", T_max=max_epochs, eta_min=1e-4, by_epoch=True, begin=0,
                         end=max_epochs, convert_to_iter_based=True)]
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict(type="ValLoop")
-test_cfg = dict(type="TestLoop")
 
-default_hooks = dict(timer=dict(type="IterTimerHook"), logger=dict(type="LoggerHook", interval=10),
-                     param_scheduler=dict(type="ParamSchedulerHook"),
-                     checkpoint=dict(type="CheckpointHook", interval=max_epochs),
-                     sampler_seed=dict(type="DistSamplerSeedHook"))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))
-randomness = dict(seed=0)
-log_level = "INFO"
-load_from = None
-resume = False
+default_hooks = dict(checkpoint=dict(interval=max_epochs, max_keep_ckpts=-1))

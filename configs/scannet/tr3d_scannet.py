@@ -5,9 +5,7 @@
 # here as 180 epochs of the train set with LR x0.1 at 120 and 165 (the same iterations and schedule).
 # Data: ScanNet's raw scans in data/scannet (see data/README.md), then
 #       python tools/create_data.py scannet --root data/scannet
-default_scope = "pc3d"
-custom_imports = dict(imports=["pc3d.datasets.scannet", "pc3d.models", "pc3d.evaluation"], allow_failed_imports=False)
-
+_base_ = ["../_base_/datasets/scannet.py"]
 data_root = "data/scannet"
 voxel_size = 0.01
 repeat = 15  # TR3D's RepeatDataset times
@@ -28,17 +26,9 @@ train_pipeline = [
     dict(type="IndoorGlobalRotScale", rot_range=(-0.02, 0.02), scale_range=(0.9, 1.1)),
     dict(type="IndoorNormalizeColor"),
 ]
-test_pipeline = [dict(type="IndoorNormalizeColor")]  # every point of the scene
-
-train_dataloader = dict(
-    batch_size=16, num_workers=8, persistent_workers=True,
-    sampler=dict(type="DefaultSampler", shuffle=True), collate_fn=dict(type="pc3d_collate_batch"),
-    dataset=dict(type="ScanNetDataset", data_root=data_root, split="train", task="det", pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=False,
-    sampler=dict(type="DefaultSampler", shuffle=False), collate_fn=dict(type="pc3d_collate_batch"),
-    dataset=dict(type="ScanNetDataset", data_root=data_root, split="val", task="det", pipeline=test_pipeline,
-                 test_mode=True))
+train_dataloader = dict(batch_size=16, num_workers=8, persistent_workers=True,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=2, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(type="ScanNetDetMetric")
 test_evaluator = val_evaluator
@@ -48,15 +38,5 @@ optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=0.001,
 param_scheduler = [dict(type="MultiStepLR", begin=0, end=max_epochs, by_epoch=True, milestones=[8 * repeat, 11 * repeat],
                         gamma=0.1)]
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=repeat)
-val_cfg = dict(type="ValLoop")
-test_cfg = dict(type="TestLoop")
 
-default_hooks = dict(timer=dict(type="IterTimerHook"), logger=dict(type="LoggerHook", interval=50),
-                     param_scheduler=dict(type="ParamSchedulerHook"),
-                     checkpoint=dict(type="CheckpointHook", interval=repeat, max_keep_ckpts=3),
-                     sampler_seed=dict(type="DistSamplerSeedHook"))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))
-randomness = dict(seed=0)
-log_level = "INFO"
-load_from = None
-resume = False
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=repeat, max_keep_ckpts=3))

@@ -5,9 +5,7 @@
 #       python tools/create_data.py scannet --root data/scannet_sim_det
 # Train: OMP_NUM_THREADS=1 python tools/train.py configs/scannet/tr3d_simrooms.py
 # Test:  python tools/test.py configs/scannet/tr3d_simrooms.py work_dirs/tr3d_simrooms/epoch_9.pth
-default_scope = "pc3d"
-custom_imports = dict(imports=["pc3d.datasets.scannet", "pc3d.models", "pc3d.evaluation"], allow_failed_imports=False)
-
+_base_ = ["../_base_/datasets/scannet.py"]
 data_root = "data/scannet_sim_det"
 voxel_size = 0.04
 max_epochs = 9
@@ -27,17 +25,8 @@ train_pipeline = [
     dict(type="IndoorGlobalRotScale", rot_range=(-0.02, 0.02), scale_range=(0.9, 1.1)),
     dict(type="IndoorNormalizeColor"),
 ]
-test_pipeline = [dict(type="IndoorNormalizeColor")]  # every point of the room
-
-train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    sampler=dict(type="DefaultSampler", shuffle=True), collate_fn=dict(type="pc3d_collate_batch"),
-    dataset=dict(type="ScanNetDataset", data_root=data_root, split="train", task="det", pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    sampler=dict(type="DefaultSampler", shuffle=False), collate_fn=dict(type="pc3d_collate_batch"),
-    dataset=dict(type="ScanNetDataset", data_root=data_root, split="val", task="det", pipeline=test_pipeline,
-                 test_mode=True))
+train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(type="ScanNetDetMetric")
 # the per-room detections too, for the bootstrap interval (python -m pc3d.evaluation.scannet_bootstrap <pkl>)
@@ -49,15 +38,3 @@ optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=0.002,
 param_scheduler = [dict(type="CosineAnnealingLR", T_max=max_epochs, eta_min=1e-5, by_epoch=True, begin=0,
                         end=max_epochs, convert_to_iter_based=True)]
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict(type="ValLoop")
-test_cfg = dict(type="TestLoop")
-
-default_hooks = dict(timer=dict(type="IterTimerHook"), logger=dict(type="LoggerHook", interval=10),
-                     param_scheduler=dict(type="ParamSchedulerHook"),
-                     checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=2),
-                     sampler_seed=dict(type="DistSamplerSeedHook"))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))
-randomness = dict(seed=0)
-log_level = "INFO"
-load_from = None
-resume = False
