@@ -67,6 +67,9 @@ def inference_detector(model: nn.Module,
 BOX_CONVENTION = ("box = [x, y, z, dx, dy, dz, heading]: centre, sizes (length along heading, width, height) in "
                   "metres in the model frame (the input after input.transform), heading = yaw of the length "
                   "axis about +z from +x, counter-clockwise, radians in [-pi, pi)")
+# Indoor detectors (TR3D) predict axis-aligned boxes.
+BOX_CONVENTION_AXIS_ALIGNED = ("box = [x, y, z, dx, dy, dz]: centre and sizes along x, y, z in metres in the model "
+                               "frame (the input after input.transform), axis-aligned")
 
 
 @dataclass
@@ -104,19 +107,24 @@ class FrameResult:
         dets = [{"class": self.class_names[int(c)] if 0 <= int(c) < len(self.class_names) else str(int(c)),
                  "label": int(c), "score": round(float(s), 5), "box": [round(float(v), 5) for v in b]}
                 for b, s, c in zip(self.boxes, self.scores, self.labels)]
-        return {"frame": self.name, "source": self.source,
-                "timestamp_ns": self.timestamp_ns, "box_convention": BOX_CONVENTION,
+        aligned = len(self.boxes) and len(self.boxes[0]) == 6
+        return {"frame": self.name, "source": self.source, "timestamp_ns": self.timestamp_ns,
+                "box_convention": BOX_CONVENTION_AXIS_ALIGNED if aligned else BOX_CONVENTION,
                 "class_names": list(self.class_names), "score_threshold": score_thr, "num_detections": len(dets),
                 "detections": dets, "input": self.report.to_dict() if self.report is not None else None}
 
 
 def model_class_names(model) -> Tuple[str, ...]:
-    """The class names of ``model`` (its config's ``class_names``, else pc3d's Vehicle / Pedestrian / Cyclist)."""
+    """The class names of ``model``: its config's ``class_names``, else those of its dataset type (ScanNet's 18
+    detection classes for ``ScanNetDataset``), else pc3d's Vehicle / Pedestrian / Cyclist."""
+    from pc3d.classes import SCANNET_DET_CLASSES, WAYMO_CLASSES
+
     cfg = getattr(model, "cfg", None)
     names = cfg.get("class_names") if cfg is not None and hasattr(cfg, "get") else None
-    if not names:
-        from pc3d.datasets import CLASSES as names
-    return tuple(names)
+    if names:
+        return tuple(names)
+    dataset = ((cfg.get("test_dataloader") or {}).get("dataset") or {}) if cfg is not None and hasattr(cfg, "get") else {}
+    return SCANNET_DET_CLASSES if dataset.get("type") == "ScanNetDataset" else WAYMO_CLASSES
 
 
 def _frame_names(path: Path, index: int, is_bag: bool) -> str:

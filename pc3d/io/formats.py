@@ -28,7 +28,8 @@ DEFAULT_BIN_COLUMNS = ("x", "y", "z", "intensity")
 # Alternative spellings of the fields a model reads (a file's field name -> pc3d's name).
 FIELD_ALIASES = {"reflectance": "intensity", "reflectivity": "intensity", "i": "intensity",
                  "intensities": "intensity", "remission": "intensity", "ring": "ring", "t": "time",
-                 "timestamp": "time", "time_lag": "time", "elongations": "elongation"}
+                 "timestamp": "time", "time_lag": "time", "elongations": "elongation",
+                 "red": "r", "green": "g", "blue": "b"}
 POINT_EXTENSIONS = (".bin", ".npy", ".npz", ".pcd", ".ply", ".las", ".laz")
 BAG_EXTENSIONS = (".bag", ".db3", ".mcap")
 

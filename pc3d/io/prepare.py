@@ -64,7 +64,11 @@ DATASET_SPECS = {
     "WaymoDataset": dict(intensity="raw", intensity_max=1.0, ground_z=0.0),  # vehicle frame
     "NuScenesDataset": dict(columns=("x", "y", "z", "intensity", "time"), intensity="raw", intensity_max=255.0,
                             ground_z=-1.84),  # LiDAR frame, sensor about 1.84 m above the road
+    # Indoor scans with colour (r, g, b in [0, 1] after IndoorNormalizeColor); ScanNet's aligned frame has the
+    # floor at z = 0.
+    "ScanNetDataset": dict(columns=("x", "y", "z", "r", "g", "b"), intensity="unit", ground_z=0.0),
 }
+COLOUR_COLUMNS = ("r", "g", "b")
 
 
 def input_spec_from_config(cfg) -> InputSpec:
@@ -232,6 +236,7 @@ class PrepareReport:
         ground: the ground plane found in the model frame before alignment (None: not estimated / none).
         intensity_scale: the intensity divisor used ('unit' / 'raw' targets), None without intensity.
         filled: model columns the input did not have (filled with 0).
+        colour_scale: the divisor of the r, g, b columns (255 / 65535; None when already in [0, 1] or absent).
     """
 
     source: str
@@ -244,6 +249,7 @@ class PrepareReport:
     ground_after: Optional[GroundPlane] = None
     intensity_scale: Optional[float] = None
     filled: List[str] = field(default_factory=list)
+    colour_scale: Optional[float] = None
 
     def warn(self, msg: str):
         self.warnings.append(f"{self.source}: {msg}")
@@ -254,7 +260,8 @@ class PrepareReport:
                 "transform": np.round(self.transform, 6).tolist(),
                 "ground": self.ground.to_dict() if self.ground else None,
                 "ground_after": self.ground_after.to_dict() if self.ground_after else None,
-                "intensity_scale": self.intensity_scale, "filled_columns": list(self.filled)}
+                "intensity_scale": self.intensity_scale, "colour_scale": self.colour_scale,
+                "filled_columns": list(self.filled)}
 
 
 def _intensity_scale(values: np.ndarray) -> float:
@@ -365,6 +372,8 @@ def prepare_points(cloud: RawCloud, spec: InputSpec, transform=None, scale: Opti
                      f"x,y,z,intensity,ring")
         if name == "intensity":
             values = _normalise_intensity(values, spec, intensity_scale, rep)
+        if name in COLOUR_COLUMNS:
+            values = _normalise_colour(values, name, rep)
         out[:, j] = values
     if spec.point_cloud_range is not None:
         rep.in_range_fraction = float(in_range_mask(xyz, spec.point_cloud_range).mean())
@@ -373,6 +382,17 @@ def prepare_points(cloud: RawCloud, spec: InputSpec, transform=None, scale: Opti
                      f"{list(spec.point_cloud_range)}: check the units (--scale), the axes (--axes) and the "
                      f"sensor position (--translate)")
     return out, rep
+
+
+def _normalise_colour(values: np.ndarray, name: str, rep: PrepareReport) -> np.ndarray:
+    """A colour channel to [0, 1], the scale indoor models read: 8-bit (<= 255) and 16-bit (<= 65535) values are
+    divided by their full scale; values already in [0, 1] stay."""
+    top = float(np.max(values)) if len(values) else 0.0
+    if top <= 1.0:
+        return values
+    full = 255.0 if top <= 255.0 else 65535.0
+    rep.colour_scale = full
+    return values / full
 
 
 def _axes_hint(up: str, sign: str, others: List[str]) -> str:
