@@ -103,16 +103,13 @@ class DetectorProgram(nn.Module):
     def decode_center(self, heatmap: torch.Tensor, reg: torch.Tensor):
         """``CenterHead.decode_sample``: top ``pre_max_size`` cells, score threshold (>=), per-class rotated NMS,
         all kept boxes by descending score, the first ``post_max_size``."""
+        from pc3d.models.heads.centerpoint import top_cells
         from pc3d.models.heads.targets import decode_boxes
 
         head = self.model.head
         cfg = head.test_cfg
         k_cls, h, w = heatmap.shape
-        scores = torch.sigmoid(heatmap).flatten()
-        top = torch.topk(scores, min(cfg["pre_max_size"], scores.numel()))
-        keep = top.values >= cfg["score_threshold"]
-        scores, flat = top.values[keep], top.indices[keep]
-        labels, cell = flat // (h * w), flat % (h * w)
+        scores, labels, cell = top_cells(heatmap, cfg["pre_max_size"], cfg["score_threshold"])
         boxes = decode_boxes(reg.flatten(1).t()[cell], cell // w, cell % w, head.grid)
         kept = []
         for c in range(k_cls):

@@ -106,11 +106,7 @@ class CenterHead(nn.Module):
 
         cfg = self.test_cfg
         k_cls, h, w = heatmap.shape
-        scores = torch.sigmoid(heatmap).flatten()
-        top = torch.topk(scores, min(cfg["pre_max_size"], scores.numel()))
-        keep = top.values >= cfg["score_threshold"]
-        scores, flat = top.values[keep], top.indices[keep]
-        labels, cell = flat // (h * w), flat % (h * w)
+        scores, labels, cell = top_cells(heatmap, cfg["pre_max_size"], cfg["score_threshold"])
         rows, cols = cell // w, cell % w
         boxes = decode_boxes(reg.flatten(1).t()[cell], rows, cols, self.grid, self.with_velocity)
         thr = cfg["nms_iou_threshold"]
@@ -123,3 +119,15 @@ class CenterHead(nn.Module):
         kept = torch.cat(kept) if kept else torch.zeros(0, dtype=torch.long, device=scores.device)
         kept = kept[torch.argsort(scores[kept], descending=True)][: cfg["post_max_size"]]
         return dict(pred_boxes=boxes[kept], pred_scores=scores[kept], pred_labels=labels[kept].long())
+
+
+def top_cells(heatmap: torch.Tensor, pre_max_size: int, score_threshold: float):
+    """The ``pre_max_size`` best cells over all classes of a (K, H, W) heatmap of logits whose sigmoid score is
+    >= ``score_threshold``, by descending score -> ``scores (M,)``, ``labels (M,)`` int64 class, ``cell (M,)`` int64
+    flat ``row * W + col`` index."""
+    h, w = heatmap.shape[1:]
+    scores = torch.sigmoid(heatmap).flatten()
+    top = torch.topk(scores, min(pre_max_size, scores.numel()))
+    keep = top.values >= score_threshold
+    scores, flat = top.values[keep], top.indices[keep]
+    return scores, flat // (h * w), flat % (h * w)
