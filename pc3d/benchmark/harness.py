@@ -2,9 +2,11 @@
 import dataclasses
 import gc
 import importlib
+import os
 import pkgutil
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 
@@ -99,3 +101,14 @@ def discover_suites() -> Dict[str, Callable[[], Iterable[Case]]]:
             mod = importlib.import_module(f"pc3d.benchmark.{info.name}")
             suites[mod.SUITE] = mod.cases
     return suites
+
+
+def real_lidar_dir() -> Path:
+    """The folder of real LiDAR scans the suites read (``*.bin``, float32 rows x, y, z, intensity, ring):
+    ``$PC3D_REAL_LIDAR``, else ``$PC3D_SHARED_DIR/data/real_lidar``, else ``shared/data/real_lidar`` beside the
+    checkout (where CI puts its data)."""
+    if os.environ.get("PC3D_REAL_LIDAR"):
+        return Path(os.environ["PC3D_REAL_LIDAR"])
+    shared = os.environ.get("PC3D_SHARED_DIR")
+    root = Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
+    return root / "data" / "real_lidar"

@@ -1,7 +1,7 @@
 """Benchmark suite ``cuda``: pc3d's CUDA kernels against the same plain-PyTorch baselines run on the GPU.
 
 Yields no case (and says why) without a GPU. Inputs are the ``partition`` and ``voxelize`` suites':
-each real scan of ``../shared/data/real_lidar`` and their 150k-point synthetic frames. Cases per input:
+each real scan of the real-LiDAR folder (``harness.real_lidar_dir``) and their 150k-point synthetic frames. Cases per input:
   * ``voxelize``: hard voxelization at the Waymo settings vs the ``torch.unique`` dynamic reference's
     GPU run (the closest GPU baseline: no spconv CUDA build is assumed), and dynamic vs the same;
   * ``flat`` / ``dsvt`` / ``sla``: as in suite ``partition``, with those baselines on the GPU;
@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .harness import Case, _time
+from .harness import Case, _time, real_lidar_dir
 
 SUITE = "cuda"
 
@@ -116,12 +116,12 @@ def _model_cases() -> Iterator[Case]:
     import numpy as np
 
     from pc3d.apis import init_model
-    from . import suite_models, suite_voxelize
+    from . import suite_models
 
     try:  # suite models' frame; the simulator needs open3d
         source, points_cpu = "simulated 150k", suite_models.frame_points()
     except ImportError as exc:
-        scans = sorted(suite_voxelize.real_lidar_dir().glob("*.bin"), key=lambda f: f.stat().st_size)
+        scans = sorted(real_lidar_dir().glob("*.bin"), key=lambda f: f.stat().st_size)
         if not scans:
             print(f"[cuda] no simulator ({exc}) and no real scan: model cases skipped", file=sys.stderr)
             return

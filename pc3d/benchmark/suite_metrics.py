@@ -14,7 +14,6 @@ threshold 0: each found object's box (10% missed) with centre/size/heading noise
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple

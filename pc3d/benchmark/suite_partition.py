@@ -1,6 +1,6 @@
 """Window partitioners and scattered linear attention against straightforward PyTorch baselines.
 
-Inputs: every real scan in ``../shared/data/real_lidar`` (float32 rows x, y, z, intensity, ring) and a
+Inputs: every real scan of the real-LiDAR folder (``harness.real_lidar_dir``; float32 rows x, y, z, intensity, ring) and a
 synthetic 150k-point frame, pillar-voxelized at 0.32 m over [-74.88, 74.88]^2 (a 468 x 468 grid, Waymo's).
 Cases per input:
   * ``flat``: FlatFormer's four partitions of a block (x, x-shift, y, y-shift), window 13x13, G = 144, with the
@@ -10,28 +10,17 @@ Cases per input:
 Baselines are measured in the same run: argsort-based keys and group cutting, per-window rank via sort
 and set gather, and ``index_add_`` attention (which materialises the (N, h, d, d) outer products).
 """
-import os
-from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import numpy as np
 import torch
 
-from pc3d.benchmark.harness import Case
+from pc3d.benchmark.harness import Case, real_lidar_dir
 
 SUITE = "partition"
-ROOT = Path(__file__).resolve().parents[2]
 VOXEL = 0.32
 HALF_RANGE = 74.88
 GRID = int(round(2 * HALF_RANGE / VOXEL))  # 468
-
-
-def _real_lidar_dir() -> Path:
-    # ../shared relative to the repository root; a git worktree under <root>/wt/<name> looks one level up.
-    for cand in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
-        if (cand / "data" / "real_lidar").is_dir():
-            return cand / "data" / "real_lidar"
-    return ROOT.parent / "shared" / "data" / "real_lidar"
 
 
 def pillar_coords(points: torch.Tensor) -> torch.Tensor:
@@ -66,7 +55,7 @@ def synthetic_frame(n: int = 150_000, seed: int = 0) -> torch.Tensor:
 def inputs() -> List[Tuple[str, torch.Tensor]]:
     """[(name, coords)] for every real scan (when present) and the synthetic frame."""
     out = []
-    d = _real_lidar_dir()
+    d = real_lidar_dir()
     files = sorted(d.glob("*.bin"))
     if not files:
         print(f"[partition] no real LiDAR scans at {d}: running the synthetic frame only")

@@ -1,7 +1,7 @@
 """Benchmark suite ``voxelize``: pc3d voxelization vs spconv's PointToVoxel and a torch ``unique`` reference.
 
-Cases, on each real scan of ``../shared/data/real_lidar`` (``$PC3D_SHARED_DIR/data/real_lidar`` when set;
-skipped with a message when absent) and on a 150k-point synthetic frame:
+Cases, on each real scan of the real-LiDAR folder (``harness.real_lidar_dir``; skipped with a message when
+absent) and on a 150k-point synthetic frame:
 - hard voxelization, Waymo settings (range [-75.2, -75.2, -2, 75.2, 75.2, 4], voxel 0.1 x 0.1 x 0.15,
   5 points per voxel, 150k voxels) and pillar settings (0.32 x 0.32 x 6, 32 points per voxel):
   ``pc3d.ops.voxelize_hard`` vs ``spconv.pytorch.utils.PointToVoxel`` on CPU (built once, outside the
@@ -9,14 +9,12 @@ skipped with a message when absent) and on a 150k-point synthetic frame:
 - dynamic voxelization (Waymo settings): ``pc3d.ops.voxelize_dynamic`` vs a ``torch.unique`` reference.
 Each case's ``check`` asserts both sides give the same voxels (and points per voxel).
 """
-import os
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from .harness import Case
+from .harness import Case, real_lidar_dir
 
 SUITE = "voxelize"
 
@@ -25,14 +23,6 @@ SETTINGS = {  # name -> (voxel_size, max_points_per_voxel, max_voxels)
     "waymo": ([0.1, 0.1, 0.15], 5, 150_000),
     "pillar": ([0.32, 0.32, 6.0], 32, 150_000),
 }
-
-
-def real_lidar_dir() -> Path:
-    """``$PC3D_SHARED_DIR/data/real_lidar`` when that variable is set (a worktree elsewhere), else
-    ``../shared/data/real_lidar`` relative to the repository root."""
-    shared = os.environ.get("PC3D_SHARED_DIR")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
-    return root / "data" / "real_lidar"
 
 
 def synthetic_frame(n: int = 150_000, seed: int = 0) -> torch.Tensor:
@@ -52,7 +42,7 @@ def frames() -> Iterator:
     folder = real_lidar_dir()
     files = sorted(folder.glob("*.bin"))
     if not files:
-        print(f"[voxelize] no real LiDAR scans at {folder} (../shared absent): real-scan cases skipped")
+        print(f"[voxelize] no real LiDAR scans at {folder} (set PC3D_REAL_LIDAR): real-scan cases skipped")
     for f in files:
         yield f.stem, torch.from_numpy(np.fromfile(f, dtype=np.float32).reshape(-1, 5))
     yield "synthetic150k", synthetic_frame()
